@@ -1,0 +1,68 @@
+"""The pack's own format: safetensors weights + JSON config in the header metadata.
+
+Loading it needs no pickle at all, and it is the target of every conversion.
+"""
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import CheckpointError, UnsupportedCheckpointError
+from ..generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from .common import build_stylegan2
+
+FORMAT_TAG = "gan-local-edit-generator"
+FORMAT_VERSION = "1"
+ARCHITECTURES = {"stylegan2": (StyleGAN2Config, StyleGAN2Generator)}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def save_generator(g, path: str, dtype: str = "float32", metadata: dict | None = None) -> str:
+    """Write ``g`` as safetensors; ``metadata`` (str -> JSON-able) is stored as provenance."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}")
+    tensors = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in g.state_dict().items()}
+    meta = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "architecture": g.architecture,
+            "config": json.dumps(g.config(), sort_keys=True),
+            "source_format": getattr(g, "source_format", "unknown")}
+    for k, v in (metadata or {}).items():
+        meta[f"user.{k}"] = v if isinstance(v, str) else json.dumps(v)
+    save_file(tensors, path, metadata=meta)
+    return path
+
+
+def read_metadata(path: str) -> dict:
+    with safe_open(path, framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_native(path: str):
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            if meta.get("format") != FORMAT_TAG:
+                raise CheckpointError(
+                    "it is a safetensors file without GAN Local Edit metadata (not a generator saved by this "
+                    "pack; diffusion or other model weights cannot be used here)")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise UnsupportedCheckpointError(f"it has format version {meta.get('format_version')!r}; "
+                                                 f"this pack reads version {FORMAT_VERSION}")
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"the safetensors file is truncated or corrupt ({str(e)[:120]})") from None
+    arch = meta.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise UnsupportedCheckpointError(f"its architecture {arch!r} is not one of {sorted(ARCHITECTURES)}")
+    cfg_cls, _ = ARCHITECTURES[arch]
+    try:
+        cfg = cfg_cls.from_json_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"its config metadata is invalid ({e})") from None
+    g = build_stylegan2(cfg, state, source=meta.get("source_format", "native"))
+    g.metadata = {k[5:]: v for k, v in meta.items() if k.startswith("user.")}
+    return g

@@ -1,0 +1,432 @@
+"""StyleGAN2 (Karras et al. 2020), written for parity with the official weights.
+
+Parameter names and storage conventions follow the NVIDIA PyTorch release
+(``mapping.fc0.weight``, ``synthesis.b16.conv0.affine.bias``, ...): weights are stored
+unscaled and their equalised-learning-rate gains are applied at run time, so NVIDIA
+state dicts load as they are and the other formats are converted into this layout.
+
+The synthesis is split into two stages so StyleSpace edits are first-class:
+``styles(ws)`` runs every affine layer, ``synthesis_from_styles(styles)`` runs the
+convolutions. ``synthesis(ws)`` is exactly the two in sequence.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Generator, LayerInfo
+from .fir import FIRFilter, make_filter
+
+SQRT2 = math.sqrt(2.0)
+LRELU_SLOPE = 0.2
+ARCHITECTURES = ("orig", "skip", "resnet")
+NOISE_MODES = ("const", "random", "none")
+
+
+@dataclass
+class StyleGAN2Config:
+    """Everything needed to rebuild a StyleGAN2 generator (saved as JSON with its weights)."""
+    z_dim: int
+    w_dim: int
+    resolution: int
+    channels: dict            # resolution -> feature channels, for 4 .. resolution
+    mapping_layers: int = 8
+    mapping_features: int | None = None   # hidden width; None = w_dim
+    mapping_lr_mul: float = 0.01
+    c_dim: int = 0
+    embed_features: int | None = None     # class embedding width; None = w_dim
+    img_channels: int = 3
+    architecture: str = "skip"
+    conv_clamp: float | None = None
+    resample_filter: list = field(default_factory=lambda: [1, 3, 3, 1])
+    use_noise: bool = True
+
+    def __post_init__(self):
+        self.channels = {int(k): int(v) for k, v in self.channels.items()}
+        res = self.resolution
+        if res < 4 or res & (res - 1):
+            raise ValueError(f"resolution must be a power of two >= 4, got {res}")
+        missing = [r for r in self.block_resolutions if r not in self.channels]
+        if missing:
+            raise ValueError(f"channel table lacks resolutions {missing}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2 ** i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    def to_json_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = {str(k): v for k, v in sorted(self.channels.items())}
+        return d
+
+    @classmethod
+    def from_json_dict(cls, d: dict) -> "StyleGAN2Config":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown StyleGAN2 config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def bias_lrelu(x: torch.Tensor, bias: torch.Tensor | None, gain: float, clamp: float | None):
+    """bias + leaky ReLU(0.2) * gain, then optional symmetric clamp (the reference's bias_act)."""
+    if bias is not None:
+        x = x + bias.reshape(1, -1, *([1] * (x.ndim - 2)))
+    x = F.leaky_relu(x, LRELU_SLOPE) * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnected(nn.Module):
+    """Equalised-learning-rate linear layer: stored weight/bias scaled at run time."""
+
+    def __init__(self, in_features, out_features, lr_mul=1.0, bias_init=0.0, activation="linear"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight_gain = lr_mul / math.sqrt(in_features)
+        self.bias_gain = lr_mul
+        self.activation = activation
+
+    def forward(self, x):
+        w = self.weight * self.weight_gain
+        b = self.bias * self.bias_gain
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_lrelu(x.matmul(w.t()), b, SQRT2, None)
+
+
+def normalize_2nd_moment(x, eps=1e-8):
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class MappingNetwork(nn.Module):
+    """z (and optional class c) -> w, with the tracked mean ``w_avg`` used for truncation."""
+
+    def __init__(self, cfg: StyleGAN2Config, num_ws: int):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws
+        hidden = cfg.mapping_features or cfg.w_dim
+        embed = (cfg.embed_features or cfg.w_dim) if cfg.c_dim else 0
+        if cfg.c_dim:
+            self.embed = FullyConnected(cfg.c_dim, embed)
+        features = [cfg.z_dim + embed] + [hidden] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        self.num_layers = cfg.mapping_layers
+        for i in range(cfg.mapping_layers):
+            setattr(self, f"fc{i}", FullyConnected(features[i], features[i + 1], lr_mul=cfg.mapping_lr_mul,
+                                                   activation="lrelu"))
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None):
+        parts = []
+        if self.z_dim:
+            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+        if self.c_dim:
+            if c is None:
+                raise ValueError(f"this generator is class-conditional (c_dim {self.c_dim}): pass c")
+            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1:
+            cut = self.num_ws if truncation_cutoff is None else int(truncation_cutoff)
+            x = x.clone()
+            x[:, :cut] = self.w_avg.lerp(x[:, :cut], truncation_psi)
+        return x
+
+
+def demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """1 / ||w * s|| per (sample, output channel), without building per-sample weights."""
+    return (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+
+
+def _conv(x, weight, up: bool, padding: int, fir: FIRFilter | None):
+    if up:
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        return fir.blur(x, pad=1, gain=4.0)
+    return F.conv2d(x, weight, padding=padding)
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv (+ optional 2x up-sampling), noise, bias, leaky ReLU.
+
+    One sample: the style, demodulation and activation gain are folded into the weight
+    (one plain convolution). Several samples: the input is modulated instead, so the
+    whole batch shares one convolution, and demodulation, noise and bias are applied in
+    one fused multiply-add. Both are the reference arithmetic up to float rounding.
+    """
+
+    def __init__(self, in_ch, out_ch, w_dim, resolution, up, cfg: StyleGAN2Config, fir: FIRFilter):
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution, self.up = in_ch, out_ch, resolution, up
+        self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.use_noise = cfg.use_noise
+        if self.use_noise:
+            self.register_buffer("noise_const", torch.randn(resolution, resolution))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.conv_clamp = cfg.conv_clamp
+        self._fir = fir
+
+    def _offset(self, x, noise_mode, generator, scale):
+        """(bias + noise * strength) * scale, broadcastable to the conv output."""
+        off = (self.bias * scale).reshape(1, -1, 1, 1)
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "const":
+                noise = self.noise_const
+            else:
+                noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
+                                    dtype=x.dtype, generator=generator)
+            off = off + noise * (self.noise_strength * scale)
+        return off
+
+    def forward(self, x, style, noise_mode="const", gain=1.0, generator=None):
+        act_gain = SQRT2 * gain  # lrelu(v) * g == lrelu(v * g) for g > 0: fold g in early
+        dcoefs = demod_coefficients(self.weight, style) * act_gain
+        off = self._offset(x, noise_mode, generator, act_gain)
+        if x.shape[0] == 1:
+            w = self.weight * style.reshape(1, -1, 1, 1) * dcoefs.reshape(-1, 1, 1, 1)
+            y = _conv(x, w, self.up, 1, self._fir).add_(off)
+        else:
+            y = _conv(x * style.reshape(style.shape[0], -1, 1, 1), self.weight, self.up, 1, self._fir)
+            y = torch.addcmul(off, y, dcoefs.reshape(dcoefs.shape[0], -1, 1, 1))
+        y = F.leaky_relu_(y, LRELU_SLOPE)
+        if self.conv_clamp is not None:
+            y = y.clamp(-self.conv_clamp * gain, self.conv_clamp * gain)
+        return y
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 conv without demodulation: features -> image contribution.
+
+    A per-sample 1x1 convolution is a batched matrix product, so no modulated copy of
+    the (largest) feature map is ever made.
+    """
+
+    def __init__(self, in_ch, img_channels, w_dim, cfg: StyleGAN2Config):
+        super().__init__()
+        self.in_channels, self.out_channels = in_ch, img_channels
+        self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(img_channels, in_ch, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_ch)
+        self.conv_clamp = cfg.conv_clamp
+
+    def forward(self, x, style):
+        b, c, h, w = x.shape
+        wm = self.weight[:, :, 0, 0].unsqueeze(0) * (style * self.weight_gain).unsqueeze(1)  # [B, out, in]
+        y = torch.baddbmm(self.bias.reshape(1, -1, 1), wm, x.reshape(b, c, h * w)).reshape(b, -1, h, w)
+        if self.conv_clamp is not None:
+            y = y.clamp(-self.conv_clamp, self.conv_clamp)
+        return y
+
+
+class SkipUp(nn.Module):
+    """Resnet shortcut: 1x1 conv (no bias) then FIR 2x up-sampling."""
+
+    def __init__(self, in_ch, out_ch, fir: FIRFilter):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, 1, 1))
+        self.weight_gain = 1.0 / math.sqrt(in_ch)
+        self._fir = fir
+
+    def forward(self, x, gain):
+        x = F.conv2d(x, self.weight * self.weight_gain)
+        return self._fir.upsample2x(x) * gain
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(self, in_ch, out_ch, resolution, is_last, cfg: StyleGAN2Config, fir: FIRFilter):
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution = in_ch, out_ch, resolution
+        self.architecture = cfg.architecture
+        if in_ch == 0:
+            self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
+        else:
+            self.conv0 = StyledConv(in_ch, out_ch, cfg.w_dim, resolution, True, cfg, fir)
+        self.conv1 = StyledConv(out_ch, out_ch, cfg.w_dim, resolution, False, cfg, fir)
+        self.has_torgb = is_last or cfg.architecture == "skip"
+        if self.has_torgb:
+            self.torgb = ToRGB(out_ch, cfg.img_channels, cfg.w_dim, cfg)
+        if in_ch and cfg.architecture == "resnet":
+            self.skip = SkipUp(in_ch, out_ch, fir)
+        self.num_conv = 1 if in_ch == 0 else 2
+        self.num_torgb = int(self.has_torgb)
+
+
+class StyleGAN2Generator(Generator):
+    """A StyleGAN2 generator of any resolution 4..1024 and any channel table."""
+
+    architecture = "stylegan2"
+    capabilities = frozenset({"z", "w", "w+", "s", "features", "noise"})
+
+    def __init__(self, cfg: StyleGAN2Config):
+        super().__init__()
+        self.cfg = cfg
+        self.z_dim, self.w_dim, self.c_dim = cfg.z_dim, cfg.w_dim, cfg.c_dim
+        self.resolution, self.img_channels = cfg.resolution, cfg.img_channels
+        self._fir = FIRFilter(make_filter(cfg.resample_filter))
+        self.synthesis_blocks = []
+        synthesis = nn.Module()
+        num_ws = 0
+        for res in cfg.block_resolutions:
+            in_ch = cfg.channels[res // 2] if res > 4 else 0
+            block = SynthesisBlock(in_ch, cfg.channels[res], res, res == cfg.resolution, cfg, self._fir)
+            setattr(synthesis, f"b{res}", block)
+            self.synthesis_blocks.append(block)
+            num_ws += block.num_conv
+        num_ws += self.synthesis_blocks[-1].num_torgb
+        self.num_ws = num_ws
+        # State-dict names must be ``mapping.*`` / ``synthesis.*`` (the NVIDIA layout) while
+        # the protocol methods are also called mapping()/synthesis(): the modules live in
+        # ``_modules`` under those names and are reached through the *_net properties.
+        self._modules["synthesis"] = synthesis
+        self._modules["mapping"] = MappingNetwork(cfg, num_ws)
+        self._layers = self._build_layer_table()
+
+    @property
+    def mapping_net(self) -> MappingNetwork:
+        return self._modules["mapping"]
+
+    @property
+    def synthesis_net(self) -> nn.Module:
+        return self._modules["synthesis"]
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.mapping_net.w_avg
+
+    def config(self) -> dict:
+        return self.cfg.to_json_dict()
+
+    # --- layer table ---------------------------------------------------------------
+    def _build_layer_table(self) -> list[LayerInfo]:
+        rows, w_idx, s_idx = [], 0, 0
+        for block in self.synthesis_blocks:
+            r = block.resolution
+            if block.in_channels:
+                rows.append(LayerInfo(f"b{r}.conv0", "conv", r, block.in_channels, block.out_channels,
+                                      w_idx, s_idx, block.in_channels))
+                w_idx, s_idx = w_idx + 1, s_idx + 1
+            rows.append(LayerInfo(f"b{r}.conv1", "conv", r, block.out_channels, block.out_channels,
+                                  w_idx, s_idx, block.out_channels))
+            w_idx, s_idx = w_idx + 1, s_idx + 1
+            if block.has_torgb:
+                # A ToRGB shares its w with the next block's first conv (NVIDIA indexing).
+                rows.append(LayerInfo(f"b{r}.torgb", "torgb", r, block.out_channels, self.img_channels,
+                                      w_idx, s_idx, block.out_channels))
+                s_idx += 1
+            rows.append(LayerInfo(f"b{r}", "block", r, block.in_channels, block.out_channels))
+        return rows
+
+    def layers(self) -> list[LayerInfo]:
+        return list(self._layers)
+
+    def styled_layers(self) -> list[LayerInfo]:
+        return [l for l in self._layers if l.style_index >= 0]
+
+    # --- protocol --------------------------------------------------------------------
+    def mapping(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None):
+        """z [B, z_dim] -> ws [B, num_ws, w_dim]; truncation around the checkpoint's w_avg."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [B, {self.z_dim}], got {list(z.shape)}")
+        return self.mapping_net(z, c, truncation_psi, truncation_cutoff)
+
+    def styles(self, ws) -> list[torch.Tensor]:
+        """The StyleSpace vectors (affine outputs) of every styled layer, in layer-table order."""
+        self._check_ws(ws)
+        out = []
+        for block in self.synthesis_blocks:
+            for layer, w in self._styled_modules(block, ws):
+                out.append(layer.affine(w))
+        return out
+
+    def _styled_modules(self, block, ws):
+        info = {l.name: l for l in self._layers}
+        r = block.resolution
+        mods = []
+        if block.in_channels:
+            mods.append((block.conv0, ws[:, info[f"b{r}.conv0"].w_index]))
+        mods.append((block.conv1, ws[:, info[f"b{r}.conv1"].w_index]))
+        if block.has_torgb:
+            mods.append((block.torgb, ws[:, info[f"b{r}.torgb"].w_index]))
+        return mods
+
+    def _check_ws(self, ws):
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+
+    def synthesis(self, ws, noise_mode="const", taps=None, generator=None, return_image=True):
+        """ws [B, num_ws, w_dim] -> image [B, C, H, W] (about [-1, 1]).
+
+        With ``taps`` (layer names from ``layers()``) returns ``(image, {name: feature})``;
+        ``return_image=False`` stops as soon as every tap is captured (image is then None).
+        """
+        return self.synthesis_from_styles(self.styles(ws), noise_mode=noise_mode, taps=taps,
+                                          generator=generator, return_image=return_image)
+
+    def synthesis_from_styles(self, styles, noise_mode="const", taps=None, generator=None, return_image=True):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        expected = self.styled_layers()
+        if len(styles) != len(expected):
+            raise ValueError(f"expected {len(expected)} style vectors, got {len(styles)}")
+        for s, l in zip(styles, expected):
+            if s.ndim != 2 or s.shape[1] != l.style_dim:
+                raise ValueError(f"style for {l.name} must be [B, {l.style_dim}], got {list(s.shape)}")
+        want = set(taps or ())
+        unknown = want - {l.name for l in self._layers}
+        if unknown:
+            raise KeyError(f"unknown tap(s) {sorted(unknown)}; see layers() for names")
+        feats = {}
+        batch = styles[0].shape[0]
+        s_iter = iter(styles)
+        x = img = None
+
+        def keep(name, value):
+            if name in want:
+                feats[name] = value
+            return not return_image and len(feats) == len(want)
+
+        for block in self.synthesis_blocks:
+            r = block.resolution
+            if block.in_channels == 0:
+                x = block.const.unsqueeze(0).expand(batch, -1, -1, -1)
+                x = block.conv1(x, next(s_iter), noise_mode, generator=generator)
+                if keep(f"b{r}.conv1", x):
+                    return None, feats
+            else:
+                y = block.skip(x, gain=math.sqrt(0.5)) if block.architecture == "resnet" else None
+                x = block.conv0(x, next(s_iter), noise_mode, generator=generator)
+                if keep(f"b{r}.conv0", x):
+                    return None, feats
+                gain = math.sqrt(0.5) if y is not None else 1.0
+                x = block.conv1(x, next(s_iter), noise_mode, gain=gain, generator=generator)
+                if keep(f"b{r}.conv1", x):
+                    return None, feats
+                if y is not None:
+                    x = y + x
+            if keep(f"b{r}", x):
+                return None, feats
+            if img is not None:
+                img = self._fir.upsample2x(img)
+            if block.has_torgb:
+                rgb = block.torgb(x, next(s_iter))
+                if keep(f"b{r}.torgb", rgb):
+                    return None, feats
+                img = rgb if img is None else img + rgb
+        if taps is None:
+            return img
+        return img, feats
+
+    def forward(self, z, c=None, truncation_psi=1.0, noise_mode="const"):
+        return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode=noise_mode)

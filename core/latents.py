@@ -1,0 +1,82 @@
+"""Latent codes as one value that travels between operations (ComfyUI type GLE_LATENT).
+
+A batch is either W+ codes ``ws`` [B, num_ws, w_dim] (W codes are W+ with equal rows) or
+StyleSpace codes ``styles`` (one [B, dim] tensor per styled layer, e.g. after a local
+style edit). Tensors live on the CPU and are moved to the generator's device on use, so a
+latent made with a GPU generator can be saved, shared and reused anywhere. Instances are
+never modified in place: every operation returns a new one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .errors import IncompatibleInputError
+
+
+@dataclass(frozen=True)
+class Latents:
+    ws: torch.Tensor | None = None
+    styles: tuple | None = None
+    space: str = "w+"                       # "w", "w+" or "s"
+    source: dict = field(default_factory=dict)   # provenance: seed, psi, fingerprint, ...
+
+    def __post_init__(self):
+        if (self.ws is None) == (self.styles is None):
+            raise ValueError("Latents need exactly one of ws or styles")
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.ws.shape[0] if self.ws is not None else self.styles[0].shape[0])
+
+    def check_compatible(self, generator) -> None:
+        """Fail clearly when codes come from a generator with another latent layout."""
+        if self.ws is not None:
+            want = (generator.num_ws, generator.w_dim)
+            if tuple(self.ws.shape[1:]) != want:
+                raise IncompatibleInputError(
+                    f"these latents are W+ codes of shape {list(self.ws.shape[1:])}, but the generator "
+                    f"'{generator.name}' expects {list(want)} (num_ws, w_dim): they come from another model")
+        else:
+            dims = [l.style_dim for l in generator.styled_layers()]
+            got = [int(s.shape[1]) for s in self.styles]
+            if dims != got:
+                raise IncompatibleInputError(
+                    f"these StyleSpace latents have layer sizes {got}, but the generator '{generator.name}' "
+                    f"has {dims}: they come from another model")
+
+    def styles_for(self, generator) -> list[torch.Tensor]:
+        """StyleSpace codes on the generator's device (computed from ws when needed)."""
+        self.check_compatible(generator)
+        dev = generator.device
+        if self.styles is not None:
+            return [s.to(dev) for s in self.styles]
+        return generator.styles(self.ws.to(dev))
+
+    def ws_for(self, generator) -> torch.Tensor:
+        self.check_compatible(generator)
+        if self.ws is None:
+            raise IncompatibleInputError("these are StyleSpace latents; this operation needs W/W+ codes")
+        return self.ws.to(generator.device)
+
+    def select(self, index) -> "Latents":
+        """A sub-batch (int, slice or index list), as a new value."""
+        if isinstance(index, int):
+            index = [index]
+        if self.ws is not None:
+            return replace(self, ws=self.ws[index])
+        return replace(self, styles=tuple(s[index] for s in self.styles))
+
+    @staticmethod
+    def concat(items: list["Latents"]) -> "Latents":
+        if not items:
+            raise ValueError("nothing to concatenate")
+        if all(i.ws is not None for i in items):
+            return Latents(ws=torch.cat([i.ws for i in items]), space="w+", source={"concat": len(items)})
+        raise IncompatibleInputError("only W/W+ latents can be concatenated")
+
+    def describe(self) -> str:
+        if self.ws is not None:
+            return f"{self.batch_size} {self.space.upper()} code(s), ws {list(self.ws.shape[1:])}"
+        return f"{self.batch_size} StyleSpace code(s), {len(self.styles)} layers"

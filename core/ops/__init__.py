@@ -1,0 +1,1 @@
+"""Operations over the Generator protocol: pure functions and small result records."""

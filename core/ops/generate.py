@@ -1,0 +1,48 @@
+"""Sampling latents and rendering images: the first and last step of every workflow."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..latents import Latents
+
+ProgressFn = Callable[[int, int, object], None]
+
+
+@torch.no_grad()
+def sample_latents(generator, seed: int, count: int, truncation_psi: float = 1.0,
+                   class_index: int | None = None) -> Latents:
+    """Seeded z -> W+ codes. z is drawn on the CPU, so a seed gives the same faces on any device."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    z = torch.randn(count, generator.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+    c = None
+    if getattr(generator, "c_dim", 0):
+        if class_index is None or not 0 <= class_index < generator.c_dim:
+            raise ValueError(f"this generator is class-conditional: choose a class index in 0..{generator.c_dim - 1}")
+        c = torch.zeros(count, generator.c_dim)
+        c[:, class_index] = 1
+        c = c.to(generator.device)
+    ws = generator.mapping(z.to(generator.device), c, truncation_psi=truncation_psi)
+    return Latents(ws=ws.cpu(), space="w", source={"seed": int(seed), "truncation_psi": float(truncation_psi),
+                                                   "generator": generator.fingerprint()})
+
+
+@torch.no_grad()
+def render(generator, latents: Latents, noise_mode: str = "const", noise_seed: int = 0,
+           chunk: int = 8, on_step: ProgressFn | None = None) -> torch.Tensor:
+    """Latents -> images [B, C, H, W] (about [-1, 1]) on the CPU, in chunks to bound memory."""
+    styles = latents.styles_for(generator)
+    rng = None
+    if noise_mode == "random":
+        rng = torch.Generator(device=generator.device).manual_seed(int(noise_seed))
+    total = latents.batch_size
+    out = []
+    for start in range(0, total, chunk):
+        part = [s[start:start + chunk] for s in styles]
+        img = generator.synthesis_from_styles(part, noise_mode=noise_mode, generator=rng)
+        out.append(img.float().cpu())
+        if on_step is not None:
+            on_step(min(start + chunk, total), total, None)
+    return torch.cat(out)

@@ -1,0 +1,84 @@
+"""Submit an API-format workflow to a running ComfyUI server (standard library only).
+
+POST /prompt, poll GET /history/<prompt_id> until the prompt has finished, then
+download every output image through GET /view into a local folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+
+class ServerError(Exception):
+    pass
+
+
+def _request(url: str, data: dict | None = None, timeout: float = 30.0):
+    body = json.dumps(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.read()
+    except urllib.error.HTTPError as e:
+        detail = e.read().decode(errors="replace")
+        raise ServerError(f"{url} answered {e.code}: {_explain(detail)}") from None
+    except urllib.error.URLError as e:
+        raise ServerError(f"cannot reach {url}: {e.reason}") from None
+
+
+def _explain(detail: str) -> str:
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail[:500]
+    lines = []
+    err = data.get("error")
+    if isinstance(err, dict):
+        lines.append(f"{err.get('message', '')} {err.get('details', '')}".strip())
+    for nid, info in (data.get("node_errors") or {}).items():
+        for e in info.get("errors", []):
+            lines.append(f"node {nid} ({info.get('class_type')}): {e.get('message')} {e.get('details', '')}".strip())
+    return "; ".join(lines) or detail[:500]
+
+
+def submit_and_fetch(server: str, prompt: dict, out_dir: str, timeout: float = 600.0,
+                     poll: float = 0.5, log=print) -> list[str]:
+    """Run ``prompt`` on ``server``; returns the paths of the downloaded images."""
+    base = server.rstrip("/")
+    client_id = uuid.uuid4().hex
+    answer = json.loads(_request(f"{base}/prompt", {"prompt": prompt, "client_id": client_id}))
+    prompt_id = answer["prompt_id"]
+    if answer.get("node_errors"):
+        raise ServerError(f"the server reported node errors: {answer['node_errors']}")
+    log(f"queued prompt {prompt_id}")
+    deadline = time.time() + timeout
+    while True:
+        hist = json.loads(_request(f"{base}/history/{prompt_id}"))
+        if prompt_id in hist:
+            entry = hist[prompt_id]
+            break
+        if time.time() > deadline:
+            raise ServerError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+        time.sleep(poll)
+    status = entry.get("status", {})
+    if status.get("status_str") != "success":
+        msgs = [m for m in status.get("messages", []) if m and m[0] == "execution_error"]
+        detail = msgs[0][1].get("exception_message", "") if msgs else ""
+        raise ServerError(f"prompt {prompt_id} failed on the server: {detail}".strip())
+    os.makedirs(out_dir, exist_ok=True)
+    saved = []
+    for node_id, outputs in entry.get("outputs", {}).items():
+        for img in outputs.get("images", []):
+            query = urllib.parse.urlencode({"filename": img["filename"], "subfolder": img.get("subfolder", ""),
+                                            "type": img.get("type", "output")})
+            data = _request(f"{base}/view?{query}", timeout=60)
+            path = os.path.join(out_dir, img["filename"])
+            with open(path, "wb") as f:
+                f.write(data)
+            saved.append(path)
+    return saved

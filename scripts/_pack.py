@@ -1,0 +1,24 @@
+"""Import this repository as the package ``gan_local_edit`` from scripts, the way ComfyUI does.
+
+The repository root is the custom-node folder, whose name is arbitrary; ComfyUI loads it
+with ``spec_from_file_location``, so scripts do the same instead of relying on the name.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_NAME = "gan_local_edit"
+
+
+def load_pack(root: str = ROOT, name: str = PACKAGE_NAME):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "__init__.py"),
+                                                  submodule_search_locations=[root])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

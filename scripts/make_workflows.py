@@ -1,0 +1,148 @@
+"""Write the shipped example graphs in both ComfyUI formats.
+
+The API-format graphs below are the source of truth (what headless users POST); each is
+laid out into a UI-format graph for drag-and-drop and the template browser, with the
+widget values in the editor's positional layout (including the control values the
+editor stores after seed widgets). ``tests/test_workflows.py`` converts every UI file
+back with ``headless.ui_format`` (the frontend's rules, written independently of this
+layout code) and requires the result to equal the API file.
+
+    python scripts/make_workflows.py          # rewrites workflows/ and example_workflows/
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _pack import ROOT, load_pack  # noqa: E402
+
+pack = load_pack()
+from gan_local_edit.headless.executor import node_registry  # noqa: E402
+from gan_local_edit.headless.ui_format import SEED_NAMES, widget_inputs  # noqa: E402
+
+EMBEDDED = "embedded: faces64"
+
+
+def node(class_type, inputs, title=None):
+    return {"class_type": class_type, "inputs": inputs, **({"title": title} if title else {})}
+
+
+WORKFLOWS = {
+    "generate": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("GLESampleLatents", {"generator": ["1", 0], "seed": 42, "count": 8, "truncation_psi": 0.7}),
+        "3": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["2", 0], "noise_mode": "const",
+                                       "noise_seed": 0}),
+        "4": node("SaveImage", {"images": ["3", 0], "filename_prefix": "gle_generate"}),
+    },
+}
+
+
+def _control_values(name, kind, opts):
+    if kind == "INT":
+        control = opts.get("control_after_generate")
+        if control is None and name in SEED_NAMES:
+            control = "randomize"
+        if control:
+            return ["fixed" if control is True else control]
+    if isinstance(kind, list) and opts.get("image_upload"):
+        return ["image"]
+    return []
+
+
+def _depths(graph):
+    depth = {}
+
+    def d(nid):
+        if nid not in depth:
+            ups = [v[0] for v in graph[nid]["inputs"].values() if isinstance(v, list)]
+            depth[nid] = 1 + max((d(u) for u in ups), default=-1)
+        return depth[nid]
+
+    for nid in graph:
+        d(nid)
+    return depth
+
+
+def api_to_ui(name, graph, classes, titles):
+    depth = _depths(graph)
+    column_rows = {}
+    links, nodes = [], []
+    out_links = {}
+    order = sorted(graph, key=lambda n: (depth[n], int(n)))
+    for k, nid in enumerate(order):
+        spec = graph[nid]
+        cls = classes[spec["class_type"]]
+        widgets = widget_inputs(cls)
+        widget_names = {w[0] for w in widgets}
+        values = []
+        for wname, kind, opts in widgets:
+            if isinstance(spec["inputs"].get(wname), list):
+                raise ValueError(f"{name}: widget {wname} of node {nid} is linked; not supported here")
+            values.append(spec["inputs"][wname])
+            values.extend(_control_values(wname, kind, opts))
+        req = cls.INPUT_TYPES()
+        sockets = []
+        for section in ("required", "optional"):
+            for iname, s in (req.get(section) or {}).items():
+                if iname in widget_names:
+                    continue
+                value = spec["inputs"].get(iname)
+                if value is None:
+                    continue
+                src, slot = value
+                link_id = len(links) + 1
+                src_type = classes[graph[src]["class_type"]].RETURN_TYPES[slot]
+                links.append([link_id, int(src), slot, int(nid), len(sockets), src_type])
+                out_links.setdefault((src, slot), []).append(link_id)
+                sockets.append({"name": iname, "type": s[0], "link": link_id})
+        row = column_rows.get(depth[nid], 0)
+        column_rows[depth[nid]] = row + 1
+        entry = {"id": int(nid), "type": spec["class_type"], "pos": [40 + 360 * depth[nid], 60 + 260 * row],
+                 "size": [320, 80 + 26 * (len(widgets) + max(len(sockets), len(cls.RETURN_TYPES)))],
+                 "flags": {}, "order": k, "mode": 0, "inputs": sockets, "outputs": [],
+                 "properties": {"Node name for S&R": spec["class_type"]}, "widgets_values": values}
+        if spec.get("title"):
+            entry["title"] = spec["title"]
+        nodes.append(entry)
+    for entry in nodes:
+        cls = classes[entry["type"]]
+        names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
+        entry["outputs"] = [{"name": n, "type": t, "links": out_links.get((str(entry["id"]), i)) or [],
+                             "slot_index": i} for i, (n, t) in enumerate(zip(names, cls.RETURN_TYPES))]
+    nodes.sort(key=lambda e: e["id"])
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"gan-local-edit/{name}")), "revision": 0,
+            "last_node_id": max(int(n) for n in graph), "last_link_id": len(links), "nodes": nodes,
+            "links": links, "groups": [], "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}},
+            "version": 0.4}
+
+
+def api_file(graph, titles):
+    # The editor writes widget values first, then linked inputs (in slot order).
+    def ordered(inputs):
+        return {**{k: v for k, v in inputs.items() if not isinstance(v, list)},
+                **{k: v for k, v in inputs.items() if isinstance(v, list)}}
+
+    return {nid: {"inputs": ordered(spec["inputs"]), "class_type": spec["class_type"],
+                  "_meta": {"title": spec.get("title") or titles.get(spec["class_type"], spec["class_type"])}}
+            for nid, spec in graph.items()}
+
+
+def main():
+    classes, titles = node_registry(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS)
+    for name, graph in WORKFLOWS.items():
+        for folder, data in (("workflows", api_file(graph, titles)),
+                             ("example_workflows", api_to_ui(name, graph, classes, titles))):
+            path = os.path.join(ROOT, folder, f"{name}.json")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2)
+                f.write("\n")
+            print("wrote", os.path.relpath(path, ROOT))
+
+
+if __name__ == "__main__":
+    main()
