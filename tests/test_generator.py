@@ -168,3 +168,37 @@ def test_cuda_matches_cpu(tiny_generator):
     g = copy.deepcopy(tiny_generator).cuda()
     ws = tiny_generator.mapping(torch.randn(2, 16))
     torch.testing.assert_close(g.synthesis(ws.cuda()).cpu(), tiny_generator.synthesis(ws), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch,until", [(a, u) for a in ("skip", "resnet")
+                                         for u in ("b4.const", "b8.conv0", "b8.conv1", "b8", "b8.torgb", "b16.conv0")
+                                         if not (a == "resnet" and u == "b8.torgb")])
+def test_partial_synthesis_resumes_exactly(arch, until):
+    g = build(16, arch)
+    styles = g.styles(g.mapping(torch.randn(2, 8)))
+    full, feats = g.synthesis_from_styles(styles, taps=["b16.conv1"])
+    state, part = g.synthesis_partial(styles, until=until, taps=[until])
+    assert state.after == until and until in part
+    img, rest = g.synthesis_from_styles(styles, taps=["b16.conv1"], resume=state)
+    assert torch.equal(img, full) and torch.equal(rest["b16.conv1"], feats["b16.conv1"])
+
+
+def test_edits_replace_layer_outputs(tiny_generator):
+    g = tiny_generator
+    ws = g.mapping(torch.randn(2, 16))
+    base = g.synthesis(ws)
+    assert torch.equal(g.synthesis(ws, edits={"b8.conv1": lambda x: x}), base)
+    changed = g.synthesis(ws, edits={"b8.conv1": lambda x: x * 0})
+    assert (changed - base).abs().max() > 0.1
+    with pytest.raises(KeyError):
+        g.synthesis(ws, edits={"b3": lambda x: x})
+
+
+def test_style_inputs_are_the_previous_layers(tiny_generator):
+    g = tiny_generator
+    assert g.style_input_tap("b4.conv1") == "b4.const"
+    assert g.style_input_tap("b8.conv0") == "b4"
+    assert g.style_input_tap("b8.conv1") == "b8.conv0"
+    assert g.style_input_tap("b8.torgb") == "b8"
+    _, feats = g.synthesis(g.mapping(torch.randn(1, 16)), taps=["b4.const", "b8.conv0"])
+    assert feats["b4.const"].shape == (1, 16, 4, 4)

@@ -263,6 +263,16 @@ class SynthesisBlock(nn.Module):
         self.num_torgb = int(self.has_torgb)
 
 
+@dataclass
+class SynthesisState:
+    """Where a partial synthesis stopped: after layer ``after``, with its features ``x``,
+    the RGB image accumulated so far and (resnet) the pending shortcut."""
+    after: str
+    x: torch.Tensor | None = None
+    img: torch.Tensor | None = None
+    skip: torch.Tensor | None = None
+
+
 class StyleGAN2Generator(Generator):
     """A StyleGAN2 generator of any resolution 4..1024 and any channel table."""
 
@@ -292,6 +302,10 @@ class StyleGAN2Generator(Generator):
         self._modules["synthesis"] = synthesis
         self._modules["mapping"] = MappingNetwork(cfg, num_ws)
         self._layers = self._build_layer_table()
+        self._steps, self._style_inputs = self._build_steps()
+        self._styled = {name: getattr(block, name.split(".")[1]) for name, kind, block in self._steps
+                        if kind in ("conv0", "conv1", "torgb")}
+        self._step_names = [name for name, _, _ in self._steps]
 
     @property
     def mapping_net(self) -> MappingNetwork:
@@ -313,6 +327,8 @@ class StyleGAN2Generator(Generator):
         rows, w_idx, s_idx = [], 0, 0
         for block in self.synthesis_blocks:
             r = block.resolution
+            if block.in_channels == 0:
+                rows.append(LayerInfo(f"b{r}.const", "const", r, 0, block.out_channels))
             if block.in_channels:
                 rows.append(LayerInfo(f"b{r}.conv0", "conv", r, block.in_channels, block.out_channels,
                                       w_idx, s_idx, block.in_channels))
@@ -344,89 +360,130 @@ class StyleGAN2Generator(Generator):
     def styles(self, ws) -> list[torch.Tensor]:
         """The StyleSpace vectors (affine outputs) of every styled layer, in layer-table order."""
         self._check_ws(ws)
-        out = []
-        for block in self.synthesis_blocks:
-            for layer, w in self._styled_modules(block, ws):
-                out.append(layer.affine(w))
-        return out
-
-    def _styled_modules(self, block, ws):
-        info = {l.name: l for l in self._layers}
-        r = block.resolution
-        mods = []
-        if block.in_channels:
-            mods.append((block.conv0, ws[:, info[f"b{r}.conv0"].w_index]))
-        mods.append((block.conv1, ws[:, info[f"b{r}.conv1"].w_index]))
-        if block.has_torgb:
-            mods.append((block.torgb, ws[:, info[f"b{r}.torgb"].w_index]))
-        return mods
+        return [self._styled[l.name].affine(ws[:, l.w_index]) for l in self.styled_layers()]
 
     def _check_ws(self, ws):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
 
-    def synthesis(self, ws, noise_mode="const", taps=None, generator=None, return_image=True):
+    def synthesis(self, ws, noise_mode="const", taps=None, generator=None, return_image=True, edits=None):
         """ws [B, num_ws, w_dim] -> image [B, C, H, W] (about [-1, 1]).
 
         With ``taps`` (layer names from ``layers()``) returns ``(image, {name: feature})``;
         ``return_image=False`` stops as soon as every tap is captured (image is then None).
+        ``edits`` maps layer names to functions that replace that layer's output.
         """
         return self.synthesis_from_styles(self.styles(ws), noise_mode=noise_mode, taps=taps,
-                                          generator=generator, return_image=return_image)
+                                          generator=generator, return_image=return_image, edits=edits)
 
-    def synthesis_from_styles(self, styles, noise_mode="const", taps=None, generator=None, return_image=True):
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+    def synthesis_from_styles(self, styles, noise_mode="const", taps=None, generator=None, return_image=True,
+                              edits=None, resume: "SynthesisState | None" = None):
+        """Like ``synthesis`` but from StyleSpace codes; ``resume`` continues a partial run."""
+        want = self._check_taps(taps)
+        stop = None if return_image else want
+        state, feats = self._run(styles, noise_mode, generator, want, edits, resume, until=None, stop_when=stop)
+        if state is None:
+            return None, feats
+        if taps is None:
+            return state.img
+        return state.img, feats
+
+    def synthesis_partial(self, styles, until: str, noise_mode="const", taps=None, generator=None, edits=None,
+                          resume: "SynthesisState | None" = None):
+        """Run up to and including layer ``until``; returns ``(state, feats)`` to resume from later."""
+        want = self._check_taps(taps)
+        if until not in self._step_names:
+            raise KeyError(f"unknown layer {until!r}; see layers() for names")
+        return self._run(styles, noise_mode, generator, want, edits, resume, until=until, stop_when=None)
+
+    def style_input_tap(self, layer_name: str) -> str:
+        """The tap whose output is the input of a styled layer (what its style scales)."""
+        return self._style_inputs[layer_name]
+
+    def _check_taps(self, taps):
+        want = set(taps or ())
+        unknown = want - set(self._step_names)
+        if unknown:
+            raise KeyError(f"unknown tap(s) {sorted(unknown)}; see layers() for names")
+        return want
+
+    def _check_styles(self, styles):
         expected = self.styled_layers()
         if len(styles) != len(expected):
             raise ValueError(f"expected {len(expected)} style vectors, got {len(styles)}")
         for s, l in zip(styles, expected):
             if s.ndim != 2 or s.shape[1] != l.style_dim:
                 raise ValueError(f"style for {l.name} must be [B, {l.style_dim}], got {list(s.shape)}")
-        want = set(taps or ())
-        unknown = want - {l.name for l in self._layers}
-        if unknown:
-            raise KeyError(f"unknown tap(s) {sorted(unknown)}; see layers() for names")
-        feats = {}
-        batch = styles[0].shape[0]
-        s_iter = iter(styles)
-        x = img = None
 
-        def keep(name, value):
-            if name in want:
-                feats[name] = value
-            return not return_image and len(feats) == len(want)
-
+    def _build_steps(self):
+        """The synthesis as a flat list of named steps (tap points), in execution order."""
+        steps, inputs, prev = [], {}, None
         for block in self.synthesis_blocks:
             r = block.resolution
             if block.in_channels == 0:
-                x = block.const.unsqueeze(0).expand(batch, -1, -1, -1)
-                x = block.conv1(x, next(s_iter), noise_mode, generator=generator)
-                if keep(f"b{r}.conv1", x):
-                    return None, feats
+                steps.append((f"b{r}.const", "const", block))
+                inputs[f"b{r}.conv1"] = f"b{r}.const"
+                steps.append((f"b{r}.conv1", "conv1", block))
             else:
-                y = block.skip(x, gain=math.sqrt(0.5)) if block.architecture == "resnet" else None
-                x = block.conv0(x, next(s_iter), noise_mode, generator=generator)
-                if keep(f"b{r}.conv0", x):
-                    return None, feats
-                gain = math.sqrt(0.5) if y is not None else 1.0
-                x = block.conv1(x, next(s_iter), noise_mode, gain=gain, generator=generator)
-                if keep(f"b{r}.conv1", x):
-                    return None, feats
-                if y is not None:
-                    x = y + x
-            if keep(f"b{r}", x):
-                return None, feats
-            if img is not None:
-                img = self._fir.upsample2x(img)
+                inputs[f"b{r}.conv0"] = prev
+                inputs[f"b{r}.conv1"] = f"b{r}.conv0"
+                steps.append((f"b{r}.conv0", "conv0", block))
+                steps.append((f"b{r}.conv1", "conv1", block))
+            steps.append((f"b{r}", "block", block))
             if block.has_torgb:
-                rgb = block.torgb(x, next(s_iter))
-                if keep(f"b{r}.torgb", rgb):
-                    return None, feats
-                img = rgb if img is None else img + rgb
-        if taps is None:
-            return img
-        return img, feats
+                inputs[f"b{r}.torgb"] = f"b{r}"
+                steps.append((f"b{r}.torgb", "torgb", block))
+            prev = f"b{r}"
+        return steps, inputs
+
+    def _run(self, styles, noise_mode, generator, want, edits, resume, until, stop_when):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        self._check_styles(styles)
+        edits = edits or {}
+        unknown = set(edits) - set(self._step_names)
+        if unknown:
+            raise KeyError(f"cannot edit unknown layer(s) {sorted(unknown)}")
+        sidx = {l.name: l.style_index for l in self._layers if l.style_index >= 0}
+        batch = styles[0].shape[0]
+        if resume is None:
+            st, started = SynthesisState(after=""), True
+        else:
+            if resume.after not in self._step_names:
+                raise KeyError(f"cannot resume after unknown layer {resume.after!r}")
+            st, started = SynthesisState(resume.after, resume.x, resume.img, resume.skip), False
+        feats = {}
+        for name, kind, block in self._steps:
+            if not started:
+                started = name == st.after
+                continue
+            if kind == "const":
+                out = block.const.unsqueeze(0).expand(batch, -1, -1, -1)
+            elif kind == "conv0":
+                st.skip = block.skip(st.x, gain=math.sqrt(0.5)) if block.architecture == "resnet" else None
+                out = block.conv0(st.x, styles[sidx[name]], noise_mode, generator=generator)
+            elif kind == "conv1":
+                gain = math.sqrt(0.5) if st.skip is not None else 1.0
+                out = block.conv1(st.x, styles[sidx[name]], noise_mode, gain=gain, generator=generator)
+            elif kind == "block":
+                out = st.x if st.skip is None else st.skip + st.x
+                st.skip = None
+            else:  # torgb: add this resolution's RGB to the up-sampled running image
+                out = block.torgb(st.x, styles[sidx[name]])
+            if name in edits:
+                out = edits[name](out)
+            if kind == "torgb":
+                st.img = out if st.img is None else self._fir.upsample2x(st.img) + out
+            else:
+                st.x = out
+            st.after = name
+            if name in want:
+                feats[name] = out
+            if name == until:
+                return st, feats
+            if stop_when is not None and len(feats) == len(stop_when):
+                return None, feats
+        return st, feats
 
     def forward(self, z, c=None, truncation_psi=1.0, noise_mode="const"):
         return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode=noise_mode)
