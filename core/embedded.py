@@ -1,34 +1,37 @@
-"""The models that ship inside the pack (listed first by the loader node as 'embedded: <name>')."""
+"""Files that ship inside the pack, listed first by the loader nodes as 'embedded: <name>'."""
 from __future__ import annotations
 
 import os
 
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMBEDDED_DIR = os.path.join(PACK_ROOT, "models", "embedded")
-EMBEDDED_FILES = {"faces64": "faces64.safetensors"}
+EMBEDDED = {
+    "generator": {"faces64": "faces64.safetensors"},
+    "catalog": {"faces64_k8": "faces64_catalog_k8.safetensors"},
+}
 PREFIX = "embedded: "
 
 
-def embedded_models() -> dict[str, str]:
-    """name -> path of each shipped model that is present."""
+def embedded_files(kind: str = "generator") -> dict[str, str]:
+    """name -> path of each shipped file of ``kind`` that is present."""
     out = {}
-    for name, fname in EMBEDDED_FILES.items():
+    for name, fname in EMBEDDED[kind].items():
         path = os.path.join(EMBEDDED_DIR, fname)
         if os.path.exists(path):
             out[name] = path
     return out
 
 
-def embedded_choice_names() -> list[str]:
-    return [PREFIX + n for n in embedded_models()]
+def embedded_choice_names(kind: str = "generator") -> list[str]:
+    return [PREFIX + n for n in embedded_files(kind)]
 
 
-def resolve_embedded(choice: str) -> str | None:
+def resolve_embedded(choice: str, kind: str = "generator") -> str | None:
     """'embedded: faces64' -> its path; None for anything else."""
     if not choice.startswith(PREFIX):
         return None
     name = choice[len(PREFIX):]
-    models = embedded_models()
-    if name not in models:
-        raise FileNotFoundError(f"embedded model {name!r} is not in this installation ({EMBEDDED_DIR})")
-    return models[name]
+    files = embedded_files(kind)
+    if name not in files:
+        raise FileNotFoundError(f"embedded {kind} {name!r} is not in this installation ({EMBEDDED_DIR})")
+    return files[name]

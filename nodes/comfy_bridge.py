@@ -22,57 +22,73 @@ except ImportError:  # pragma: no cover
     comfy = None
 
 MODEL_FOLDER = "gan_models"
-CHECKPOINT_EXTENSIONS = {".pkl", ".pt", ".pth", ".safetensors", ".ckpt", ".bin"}
+CATALOG_FOLDER = "gan_catalogs"
+FOLDERS = {MODEL_FOLDER: {".pkl", ".pt", ".pth", ".safetensors", ".ckpt", ".bin"},
+           CATALOG_FOLDER: {".safetensors"}}
+ENV_VARS = {MODEL_FOLDER: "GLE_GAN_MODELS", CATALOG_FOLDER: "GLE_GAN_CATALOGS"}
 DEVICES = ["auto", "cpu", "cuda"]
 
 # Headless progress hook: fn(node_id, done, total). Set by the in-process executor.
 progress_hook = None
 
 
-def register_model_folder() -> None:
+def register_model_folders() -> None:
+    """Declare the pack's model folders (models/gan_models, models/gan_catalogs) to ComfyUI."""
     if folder_paths is None:
         return
-    default = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
-    if MODEL_FOLDER in folder_paths.folder_names_and_paths:
-        paths, exts = folder_paths.folder_names_and_paths[MODEL_FOLDER]
-        if default not in paths:
-            paths.append(default)
-        folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(exts) | CHECKPOINT_EXTENSIONS)
-    else:
-        folder_paths.folder_names_and_paths[MODEL_FOLDER] = ([default], set(CHECKPOINT_EXTENSIONS))
-    os.makedirs(default, exist_ok=True)
+    for name, exts in FOLDERS.items():
+        default = os.path.join(folder_paths.models_dir, name)
+        if name in folder_paths.folder_names_and_paths:
+            paths, old = folder_paths.folder_names_and_paths[name]
+            if default not in paths:
+                paths.append(default)
+            folder_paths.folder_names_and_paths[name] = (paths, set(old) | exts)
+        else:
+            folder_paths.folder_names_and_paths[name] = ([default], set(exts))
+        os.makedirs(default, exist_ok=True)
 
 
-def model_folders() -> list[str]:
+def model_folders(folder: str = MODEL_FOLDER) -> list[str]:
     if folder_paths is not None:
-        return list(folder_paths.get_folder_paths(MODEL_FOLDER))
-    env = os.environ.get("GLE_GAN_MODELS", "")
+        return list(folder_paths.get_folder_paths(folder))
+    env = os.environ.get(ENV_VARS[folder], "")
     return [p for p in env.split(os.pathsep) if p]
 
 
-def list_model_files() -> list[str]:
+def list_model_files(folder: str = MODEL_FOLDER) -> list[str]:
     if folder_paths is not None:
-        return list(folder_paths.get_filename_list(MODEL_FOLDER))
+        return list(folder_paths.get_filename_list(folder))
     names = set()
-    for folder in model_folders():
-        for dirpath, _, files in os.walk(folder):
+    for root in model_folders(folder):
+        for dirpath, _, files in os.walk(root):
             for f in files:
-                if os.path.splitext(f)[1].lower() in CHECKPOINT_EXTENSIONS:
-                    names.add(os.path.relpath(os.path.join(dirpath, f), folder).replace(os.sep, "/"))
+                if os.path.splitext(f)[1].lower() in FOLDERS[folder]:
+                    names.add(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
     return sorted(names)
 
 
-def model_file_path(name: str) -> str:
+def model_file_path(name: str, folder: str = MODEL_FOLDER) -> str:
     if folder_paths is not None:
-        path = folder_paths.get_full_path(MODEL_FOLDER, name)
+        path = folder_paths.get_full_path(folder, name)
         if path:
             return path
     else:
-        for folder in model_folders():
-            path = os.path.normpath(os.path.join(folder, name))
-            if path.startswith(os.path.normpath(folder) + os.sep) and os.path.isfile(path):
+        for root in model_folders(folder):
+            path = os.path.normpath(os.path.join(root, name))
+            if path.startswith(os.path.normpath(root) + os.sep) and os.path.isfile(path):
                 return path
-    raise FileNotFoundError(f"no file {name!r} in the {MODEL_FOLDER} folders {model_folders()}")
+    raise FileNotFoundError(f"no file {name!r} in the {folder} folders {model_folders(folder)}")
+
+
+def output_path(name: str, folder: str) -> str:
+    """Where a node writes a new file of ``folder`` (the first configured folder)."""
+    roots = model_folders(folder)
+    if not roots:
+        raise FileNotFoundError(f"no {folder} folder is configured (outside ComfyUI set {ENV_VARS[folder]})")
+    if os.path.basename(name) != name or name.startswith(".") or not name.strip():
+        raise ValueError(f"{name!r} must be a plain file name")
+    os.makedirs(roots[0], exist_ok=True)
+    return os.path.join(roots[0], name)
 
 
 class Progress:

@@ -396,6 +396,10 @@ class StyleGAN2Generator(Generator):
             raise KeyError(f"unknown layer {until!r}; see layers() for names")
         return self._run(styles, noise_mode, generator, want, edits, resume, until=until, stop_when=None)
 
+    def step_names(self) -> list[str]:
+        """Every tap point (layer output) in execution order."""
+        return list(self._step_names)
+
     def style_input_tap(self, layer_name: str) -> str:
         """The tap whose output is the input of a styled layer (what its style scales)."""
         return self._style_inputs[layer_name]

@@ -1,0 +1,52 @@
+"""Saving and loading the pack's own artefacts as safetensors + JSON metadata (never pickle)."""
+from __future__ import annotations
+
+import json
+
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .errors import CheckpointError, IncompatibleInputError
+from .ops.catalog import Catalog
+
+CATALOG_TAG = "gan-local-edit-catalog"
+CATALOG_VERSION = "1"
+
+
+def save_catalog(catalog: Catalog, path: str) -> str:
+    tensors = {"centroids": catalog.centroids, "feat_mean": catalog.feat_mean, "feat_std": catalog.feat_std}
+    layers = list(catalog.contributions)
+    for i, name in enumerate(layers):
+        tensors[f"contribution.{i}"] = catalog.contributions[name]
+    meta = {"format": CATALOG_TAG, "format_version": CATALOG_VERSION, "layer": catalog.layer,
+            "styled_layers": json.dumps(layers), "labels": json.dumps({k: list(v) for k, v in catalog.labels.items()}),
+            "meta": json.dumps(catalog.meta, sort_keys=True)}
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, path, metadata=meta)
+    return path
+
+
+def load_catalog(path: str, generator=None) -> Catalog:
+    """Read a catalog; with ``generator``, refuse one built for another model."""
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            if meta.get("format") != CATALOG_TAG:
+                raise CheckpointError(f"{path} is not a GAN Local Edit catalog")
+            if meta.get("format_version") != CATALOG_VERSION:
+                raise CheckpointError(f"{path} has catalog format {meta.get('format_version')!r}, "
+                                      f"this pack reads {CATALOG_VERSION}")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"cannot read catalog {path}: {str(e)[:160]}") from None
+    layers = json.loads(meta["styled_layers"])
+    cat = Catalog(layer=meta["layer"], centroids=tensors["centroids"], feat_mean=tensors["feat_mean"],
+                  feat_std=tensors["feat_std"],
+                  contributions={name: tensors[f"contribution.{i}"] for i, name in enumerate(layers)},
+                  labels={k: tuple(v) for k, v in json.loads(meta["labels"]).items()}, meta=json.loads(meta["meta"]))
+    if generator is not None:
+        cat.check_generator(generator)
+        if [l.name for l in generator.styled_layers()] != layers:
+            raise IncompatibleInputError("the catalog's layers do not match this generator's")
+    return cat

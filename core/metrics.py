@@ -1,0 +1,46 @@
+"""Image comparisons: locality of an edit (CIELAB error inside/outside a region), PSNR, heat maps."""
+from __future__ import annotations
+
+import torch
+from kornia.color import rgb_to_lab
+
+from .imaging import to_unit_range
+
+
+def lab_squared_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pixel squared CIELAB distance (Delta E76 squared) of two generator images: [B, H, W]."""
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {list(a.shape)} vs {list(b.shape)}")
+    la, lb = rgb_to_lab(to_unit_range(a)), rgb_to_lab(to_unit_range(b))
+    return (la - lb).square().sum(dim=1)
+
+
+def in_out_mse(err: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean error inside (mask > 0.5) and outside the region, per image: ([B], [B]).
+
+    An image whose region (or its complement) is empty gets NaN for that side.
+    """
+    m = (mask > 0.5).float()
+    if m.shape != err.shape:
+        raise ValueError(f"mask {list(m.shape)} does not match the images {list(err.shape)}")
+    inside = (err * m).sum(dim=(1, 2)) / m.sum(dim=(1, 2))
+    outside = (err * (1 - m)).sum(dim=(1, 2)) / (1 - m).sum(dim=(1, 2))
+    return inside, outside
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [-1, 1] (data range 2), per image."""
+    mse = (a.float() - b.float()).square().flatten(1).mean(1)
+    return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
+
+
+def heatmap(err: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """[B, H, W] non-negative error -> colour heat map [B, 3, H, W] in [-1, 1] (black-red-yellow-white).
+
+    ``scale`` fixes the value shown as white (default: each map's own maximum).
+    """
+    e = err.float()
+    top = e.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1) if scale is None else torch.tensor(float(scale))
+    t = (e / top).clamp(0, 1)
+    r, g, b = (t * 3).clamp(0, 1), (t * 3 - 1).clamp(0, 1), (t * 3 - 2).clamp(0, 1)
+    return torch.stack([r, g, b], dim=1) * 2 - 1

@@ -1,0 +1,261 @@
+"""Editing in Style (Collins et al. 2020): a semantic catalog of a generator.
+
+Spherical k-means of one layer's activations over N samples finds clusters that follow
+object parts (eyes, mouth, hair, background, ...). For every styled layer, the catalog
+then records how much each style channel c contributes to each cluster k:
+
+    M[k, c] = mean_{n,h,w} A_l[n,c,h,w]^2 * U_l[n,k,h,w]
+
+with A_l the layer's input normalised per channel (zero mean, unit variance) and U_l the
+one-hot cluster maps bilinearly resized to that layer; rows are normalised so that
+sum_k M[k, c] = 1. Local style transfer (``style_transfer.py``) reads M.
+
+Cost: one synthesis pass. Layers before the clustered one are kept (they are small), the
+run is paused at the clustered layer, k-means runs, and the synthesis resumes from the
+paused state while contributions of the later layers are accumulated on the fly.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import IncompatibleInputError
+from .generate import sample_latents
+from .kmeans import assign, spherical_kmeans
+
+DEFAULT_RESOLUTION = 32
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Clusters of one layer plus per-layer channel contributions (ComfyUI type GLE_CATALOG)."""
+    layer: str
+    centroids: torch.Tensor                 # [K, C] unit vectors in normalised feature space
+    feat_mean: torch.Tensor                 # [C]
+    feat_std: torch.Tensor                  # [C]
+    contributions: dict                     # styled layer name -> M [K, C_l]
+    labels: dict = field(default_factory=dict)   # name -> tuple of cluster ids
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+    def check_generator(self, generator) -> None:
+        fp = self.meta.get("generator_fingerprint")
+        if fp and fp != generator.fingerprint():
+            raise IncompatibleInputError(
+                f"this catalog was built for generator '{self.meta.get('generator_name', '?')}' "
+                f"(fingerprint {fp}), not for '{generator.name}' ({generator.fingerprint()})")
+
+    def cluster_ids(self, label) -> tuple[int, ...]:
+        """A label name ('eyes'), or cluster numbers ('3,7' / 3 / [3, 7])."""
+        if isinstance(label, int):
+            ids = (label,)
+        elif isinstance(label, (list, tuple)):
+            ids = tuple(int(i) for i in label)
+        else:
+            text = str(label).strip()
+            if text in self.labels:
+                ids = tuple(self.labels[text])
+            elif re.fullmatch(r"\d+(\s*[,+ ]\s*\d+)*", text):
+                ids = tuple(int(t) for t in re.split(r"[,+ ]+", text))
+            else:
+                known = ", ".join(sorted(self.labels)) or "none yet (use Label Catalog Clusters)"
+                raise ValueError(f"unknown catalog label {text!r}; labels: {known}; or give cluster numbers "
+                                 f"0..{self.k - 1}")
+        bad = [i for i in ids if not 0 <= i < self.k]
+        if bad:
+            raise ValueError(f"cluster numbers {bad} are outside 0..{self.k - 1}")
+        return ids
+
+    def contribution(self, label, layer: str) -> torch.Tensor:
+        """M summed over the label's clusters, for one styled layer: [C_l] in [0, 1]."""
+        return self.contributions[layer][list(self.cluster_ids(label))].sum(0).clamp(0, 1)
+
+    def with_labels(self, labels: dict) -> "Catalog":
+        for name, ids in labels.items():
+            self.cluster_ids(list(ids))  # validates the numbers
+        return replace(self, labels={**self.labels, **{k: tuple(v) for k, v in labels.items()}})
+
+    def describe(self) -> str:
+        lab = "; ".join(f"{k}: {','.join(map(str, v))}" for k, v in self.labels.items()) or "no labels"
+        return (f"catalog of {self.meta.get('generator_name', '?')}: layer {self.layer}, K={self.k}, "
+                f"N={self.meta.get('n_samples')}, seed {self.meta.get('seed')}; {lab}")
+
+
+def parse_labels(text: str) -> dict:
+    """'eyes: 3,7; mouth: 5' -> {'eyes': (3, 7), 'mouth': (5,)} (also newlines as separators)."""
+    out = {}
+    for part in re.split(r"[;\n]+", text):
+        part = part.strip()
+        if not part:
+            continue
+        if ":" not in part:
+            raise ValueError(f"label entry {part!r} must look like 'name: 1,2'")
+        name, ids = part.split(":", 1)
+        name = name.strip()
+        if not re.fullmatch(r"[\w\- ]+", name):
+            raise ValueError(f"label name {name!r} may use letters, digits, spaces, '-' and '_' only")
+        try:
+            out[name] = tuple(int(t) for t in re.split(r"[,\s]+", ids.strip()) if t)
+        except ValueError:
+            raise ValueError(f"cluster numbers of {name!r} must be integers, got {ids.strip()!r}") from None
+        if not out[name]:
+            raise ValueError(f"label {name!r} names no clusters")
+    return out
+
+
+def resolve_layer(generator, layer) -> str:
+    """'' / None -> the first conv at 32x32 (or the nearest resolution the model has);
+    an int or digit string -> the first conv at that resolution; else a layer name."""
+    convs = [l for l in generator.layers() if l.kind == "conv"]
+    if isinstance(layer, str) and layer.strip() and not layer.strip().isdigit():
+        names = {l.name for l in generator.layers() if l.kind in ("conv", "block")}
+        if layer.strip() not in names:
+            raise ValueError(f"layer {layer!r} is not a conv or block layer of this generator; "
+                             f"choose from {sorted(names)}")
+        return layer.strip()
+    want = DEFAULT_RESOLUTION if layer in (None, "") or str(layer).strip() == "" else int(layer)
+    resolutions = sorted({l.resolution for l in convs})
+    res = min(resolutions, key=lambda r: (abs(math.log2(r) - math.log2(max(want, 1))), r))
+    return next(l.name for l in convs if l.resolution == res)
+
+
+class _ContributionStats:
+    """Streaming sums for one styled layer, so M needs no second look at the activations."""
+
+    def __init__(self, k: int, channels: int):
+        z = lambda *s: torch.zeros(*s, dtype=torch.float64)  # noqa: E731
+        self.s_a, self.s_aa, self.n = z(channels), z(channels), 0
+        self.w_a, self.w_aa, self.w_1 = z(k, channels), z(k, channels), z(k)
+
+    def add(self, a: torch.Tensor, u: torch.Tensor):
+        """a [B, C, h, w] activations, u [B, K, H, W] cluster one-hots (resized here)."""
+        if u.shape[-2:] != a.shape[-2:]:
+            u = F.interpolate(u, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        a = a.float().flatten(2)
+        u = u.float().flatten(2)
+        aa = a.square()
+        self.s_a += a.sum(dim=(0, 2)).double()
+        self.s_aa += aa.sum(dim=(0, 2)).double()
+        self.n += a.shape[0] * a.shape[2]
+        self.w_a += torch.bmm(u, a.transpose(1, 2)).sum(0).double()
+        self.w_aa += torch.bmm(u, aa.transpose(1, 2)).sum(0).double()
+        self.w_1 += u.sum(dim=(0, 2)).double()
+
+    def finish(self) -> torch.Tensor:
+        mean = self.s_a / self.n
+        var = (self.s_aa / self.n - mean.square()).clamp_min(1e-12)
+        m = (self.w_aa - 2 * mean * self.w_a + mean.square() * self.w_1[:, None]) / var / self.n
+        m = m.clamp_min(0)
+        return (m / m.sum(0, keepdim=True).clamp_min(1e-12)).float()
+
+
+def _normalised_rows(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    c = feat.shape[1]
+    x = (feat.float() - mean.view(1, c, 1, 1)) / std.view(1, c, 1, 1)
+    return x.permute(0, 2, 3, 1).reshape(-1, c)
+
+
+@torch.no_grad()
+def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed: int = 0,
+                  truncation_psi: float = 0.7, restarts: int = 4, batch: int = 25, on_step=None) -> Catalog:
+    """Sample, cluster one layer, and measure every style channel's part in every cluster."""
+    if not 2 <= k <= 64:
+        raise ValueError("k must be between 2 and 64")
+    if n_samples < 1:
+        raise ValueError("n_samples must be at least 1")
+    g = generator
+    layer = resolve_layer(g, layer)
+    lat = sample_latents(g, seed, n_samples, truncation_psi)
+    order = {name: i for i, name in enumerate(g.step_names())}
+    styled = g.styled_layers()
+    inputs = {l.name: g.style_input_tap(l.name) for l in styled}
+    early = sorted({t for t in inputs.values() if order[t] < order[layer]}, key=order.get)
+    late = sorted({t for t in inputs.values() if order[t] > order[layer]}, key=order.get)
+    n_batches = math.ceil(n_samples / batch)
+    total = 2 * n_batches + 1
+    dev = g.device
+
+    feats, states, kept = [], [], {t: [] for t in early}
+    for b in range(n_batches):
+        styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
+        state, out = g.synthesis_partial(styles, until=layer, taps=early + [layer])
+        feats.append(out[layer].float().cpu())
+        for t in early:
+            kept[t].append(out[t].float().cpu())
+        states.append(state)
+        if on_step:
+            on_step(b + 1, total, None)
+
+    feat = torch.cat(feats)
+    c = feat.shape[1]
+    mean = feat.mean(dim=(0, 2, 3))
+    std = feat.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    km = spherical_kmeans(_normalised_rows(feat, mean, std), k, seed=seed, restarts=restarts)
+    n, h, w = feat.shape[0], feat.shape[2], feat.shape[3]
+    onehot = F.one_hot(km.labels.view(n, h, w).cpu(), k).permute(0, 3, 1, 2).float()
+    if on_step:
+        on_step(n_batches + 1, total, None)
+
+    stats = {t: _ContributionStats(k, (kept[t][0] if t in kept else feat).shape[1])
+             for t in early + [layer]}
+    for t in early:
+        stats[t].add(torch.cat(kept[t]), onehot)
+    stats[layer].add(feat, onehot)
+    late_stats = {}
+    for b, state in enumerate(states):
+        styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
+        _, out = g.synthesis_from_styles(styles, taps=late, resume=state)
+        u = onehot[b * batch:(b + 1) * batch]
+        for t in late:
+            a = out[t].float().cpu()
+            if t not in late_stats:
+                late_stats[t] = _ContributionStats(k, a.shape[1])
+            late_stats[t].add(a, u)
+        if on_step:
+            on_step(n_batches + 2 + b, total, None)
+    stats.update(late_stats)
+    contributions = {l.name: stats[inputs[l.name]].finish() for l in styled}
+    meta = {"generator_fingerprint": g.fingerprint(), "generator_name": g.name, "n_samples": n_samples,
+            "seed": int(seed), "truncation_psi": float(truncation_psi), "k": k, "layer_resolution": int(h),
+            "kmeans_objective": km.objective, "kmeans_iterations": km.iterations, "restarts": restarts,
+            "channels": c}
+    return Catalog(layer=layer, centroids=km.centroids.cpu(), feat_mean=mean, feat_std=std,
+                   contributions=contributions, meta=meta)
+
+
+@torch.no_grad()
+def cluster_maps(generator, catalog: Catalog, latents) -> torch.Tensor:
+    """Cluster index of every position of the catalog layer: [B, h, w] (int64)."""
+    catalog.check_generator(generator)
+    styles = latents.styles_for(generator)
+    _, out = generator.synthesis_partial(styles, until=catalog.layer, taps=[catalog.layer])
+    feat = out[catalog.layer].float().cpu()
+    rows = F.normalize(_normalised_rows(feat, catalog.feat_mean, catalog.feat_std), dim=1)
+    labels, _ = assign(rows, catalog.centroids)
+    return labels.view(feat.shape[0], feat.shape[2], feat.shape[3])
+
+
+def label_mask(maps: torch.Tensor, ids, size: int, soft: bool = False) -> torch.Tensor:
+    """[B, h, w] cluster maps -> [B, size, size] mask of the given clusters.
+
+    Up-sampled bilinearly; thresholded at 0.5 unless ``soft``.
+    """
+    sel = torch.zeros_like(maps, dtype=torch.float32)
+    for i in ids:
+        sel = sel + (maps == i).float()
+    up = F.interpolate(sel[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+    return up.clamp(0, 1) if soft else (up > 0.5).float()
+
+
+@torch.no_grad()
+def catalog_mask(generator, catalog: Catalog, latents, label, soft: bool = False) -> torch.Tensor:
+    """MASK [B, H, W] (image size) of a label's clusters in each latent's image."""
+    maps = cluster_maps(generator, catalog, latents)
+    return label_mask(maps, catalog.cluster_ids(label), generator.resolution, soft)
