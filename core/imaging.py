@@ -51,3 +51,17 @@ def image_grid(img: torch.Tensor, cols: int | None = None, pad: int = 0) -> np.n
 def save_image_grid(img: torch.Tensor, path: str, cols: int | None = None, pad: int = 0) -> str:
     Image.fromarray(image_grid(img, cols, pad)).save(path)
     return path
+
+
+def outline(img: torch.Tensor, mask: torch.Tensor, colour=(1.0, -1.0, -1.0), width: int = 1) -> torch.Tensor:
+    """Draw the boundary of ``mask`` [B or 1, H, W] on images [B, 3, H, W] (in [-1, 1])."""
+    import torch.nn.functional as F
+    m = (mask > 0.5).float()
+    if m.ndim == 2:
+        m = m[None]
+    m = m[:, None]
+    k = 2 * width + 1
+    inner = -F.max_pool2d(-m, k, stride=1, padding=width)
+    edge = (m - inner).clamp(0, 1).expand(img.shape[0], 1, -1, -1)
+    col = torch.tensor(colour, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
+    return img * (1 - edge) + col * edge

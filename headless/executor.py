@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 
+import torch
+
 from .builtin_nodes import BUILTIN_NODES, Dirs
 
 WIDGET_CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
@@ -153,7 +155,8 @@ def run_prompt(prompt: dict, classes: dict, output_dir: str, input_dir: str | No
         if log:
             log(f"[{nid}] {ctype}")
         try:
-            out = getattr(cls(), cls.FUNCTION)(**kwargs)
+            with torch.inference_mode():  # as ComfyUI runs every node
+                out = getattr(cls(), cls.FUNCTION)(**kwargs)
         except WorkflowError:
             raise
         except Exception as e:

@@ -80,14 +80,18 @@ def load_generator(path, device=None):
         raise CheckpointError(f"cannot load {name!r}: it is a folder, not a checkpoint file")
     kind = sniff_format(path)
     try:
-        g = _load_by_kind(path, kind)
+        # ComfyUI runs nodes under torch.inference_mode(); weights made there could never take
+        # part in autograd (inversion, pivotal tuning), so they are always made outside it.
+        with torch.inference_mode(False):
+            g = _load_by_kind(path, kind)
     except CheckpointError as e:
         raise type(e)(f"cannot load {name!r}: {_describe(kind)} - {e}") from None
     except MemoryError:
         raise CheckpointError(f"cannot load {name!r}: not enough memory to read it") from None
     g.source_path = path
     g.name = os.path.splitext(name)[0]
-    return g.to(resolve_device(device))
+    with torch.inference_mode(False):
+        return g.to(resolve_device(device))
 
 
 def _describe(kind: str) -> str:

@@ -70,7 +70,8 @@ class FIRFilter:
         k = (key, like.device, like.dtype)
         t = self._cache.get(k)
         if t is None:
-            t = make().to(device=like.device, dtype=like.dtype)
+            with torch.inference_mode(False):  # a cached constant must be usable by autograd later
+                t = make().to(device=like.device, dtype=like.dtype)
             self._cache[k] = t
         return t
 

@@ -1,0 +1,290 @@
+"""Adaptive Paste-GAN ROI detection: deformable feature matching (Sec. 3.2 of the paper).
+
+The reference's features under the user's mask form a kernel of points p_n (offsets from
+the mask centre, on a grid dilated so the kernel spans at most about 10x10 samples). The
+kernel is placed at every target position p0 with scale s and rotation alpha:
+
+    S(p0) = sum_n w_n K(p_n) . F_t(p0 + s T(alpha) p_n) / sum_n w_n        (cosine, bilinear)
+
+s and alpha are optimised with Adam + StepLR on  -log max_p0 S  plus the bound penalties
+of the paper; p0 is the global maximum. Because bilinear sampling is linear, the dot
+products K(p_n) . F_t are computed once as N similarity maps, and each step only samples
+those maps at shifted positions. Beyond the paper, a batch of starting hypotheses
+(scales x angles) is optimised in parallel and the best kept, so a far-off start does not
+trap the search; the peak is located with sub-pixel precision.
+
+Conventions: positions are (x, y) pixels with y down; a positive angle turns the kernel
+counter-clockwise on screen; scale > 1 means the part is larger in the target.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .autograd import normal_tensor, trainable
+
+
+@dataclass
+class MatchSettings:
+    steps: int = 80
+    lr_scale: float = 0.5
+    lr_angle: float = 5.0              # degrees
+    lr_step: int = 20
+    lr_gamma: float = 0.5
+    max_angle: float = 45.0            # |alpha| beyond this is penalised (degrees)
+    max_scale_term: float = 1.5        # |s - 1/s| beyond this is penalised (s in about [0.5, 2])
+    angle_weight: float = 0.05
+    scale_weight: float = 1.0
+    kernel_span: int = 10              # the kernel covers at most this many samples per side
+    scales: tuple = (0.7, 0.84, 1.0, 1.19, 1.41)        # starting hypotheses (scored globally)
+    angles: tuple = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
+    refine_top: int = 3                # hypotheses refined by Adam
+    window: int = 9                    # refinement tracks the peak in a window of this side
+
+
+@dataclass
+class MatchResult:
+    """Where the reference part sits in the target (ComfyUI type GLE_ROI)."""
+    centre: tuple                  # (x, y) in the match grid's pixels
+    scale: float
+    angle: float                   # degrees, counter-clockwise on screen
+    score: float                   # mean cosine similarity at the optimum
+    ref_centre: tuple              # (x, y) of the reference mask centre, match-grid pixels
+    grid_size: int                 # side of the match grid
+    hypotheses: list = field(default_factory=list)   # (start s, start angle, end s, end angle, score)
+
+    def to_pixels(self, size: int) -> tuple:
+        """(centre, ref_centre) converted to pixel coordinates of a size x size image."""
+        f = size / self.grid_size
+        conv = lambda p: ((p[0] + 0.5) * f - 0.5, (p[1] + 0.5) * f - 0.5)  # noqa: E731
+        return conv(self.centre), conv(self.ref_centre)
+
+    def describe(self) -> str:
+        return (f"ROI centre ({self.centre[0]:.1f}, {self.centre[1]:.1f}) of a {self.grid_size} grid, scale "
+                f"{self.scale:.3f}, angle {self.angle:+.1f} deg, similarity {self.score:.3f}")
+
+
+def normalise_features(maps: list[torch.Tensor], size: int) -> torch.Tensor:
+    """Resize maps [B, C_i, h, w] to size x size, unit-normalise each per position, concatenate.
+
+    The result's positions are unit vectors, so dot products are mean cosine similarities.
+    """
+    parts = []
+    for m in maps:
+        m = F.interpolate(m.float(), size=(size, size), mode="bilinear", align_corners=False)
+        parts.append(F.normalize(m, dim=1))
+    return torch.cat(parts, dim=1) / math.sqrt(len(parts))
+
+
+def kernel_points(mask: torch.Tensor, span: int):
+    """Offsets p_n (relative to the mask centroid), weights and grid positions of the kernel.
+
+    ``mask`` [S, S] in [0, 1]; positions inside (> 0.5) are subsampled with a stride chosen
+    so the kernel spans at most ``span`` samples per side.
+    """
+    inside = mask > 0.5
+    if not inside.any():
+        raise ValueError("the reference mask is empty: draw the part to copy (white = selected)")
+    ys, xs = torch.nonzero(inside, as_tuple=True)
+    w = mask[ys, xs].float()
+    cx, cy = float((xs.float() * w).sum() / w.sum()), float((ys.float() * w).sum() / w.sum())
+    extent = int(max(xs.max() - xs.min(), ys.max() - ys.min())) + 1
+    stride = max(1, math.ceil(extent / span))
+    keep = ((xs - xs.min()) % stride == 0) & ((ys - ys.min()) % stride == 0)
+    xs, ys, w = xs[keep], ys[keep], w[keep]
+    offsets = torch.stack([xs.float() - cx, ys.float() - cy], dim=1)
+    return offsets, w, (cx, cy), xs, ys, stride
+
+
+def rotation(angle_deg: torch.Tensor) -> torch.Tensor:
+    """T(alpha) of the paper for (x, y-down) vectors: [..., 2, 2]."""
+    a = torch.deg2rad(angle_deg)
+    c, s = torch.cos(a), torch.sin(a)
+    return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)
+
+
+def _sample_sum(dots, offsets, weights, scale, angle, grid, size):
+    """sum_n w_n dots_n(p + s T(alpha) p_n) / sum w for positions ``grid`` [H, P, P, 2] (pixels)."""
+    n, h = dots.shape[0], scale.shape[0]
+    q = scale[:, None, None] * torch.einsum("hij,nj->hni", rotation(angle), offsets)       # [H, N, 2]
+    pts = grid[:, None] + q[:, :, None, None, :]                                            # [H, N, P, P, 2]
+    pts = (pts + 0.5) * (2.0 / size) - 1.0
+    p = grid.shape[1]
+    sampled = F.grid_sample(dots[None].expand(h, -1, -1, -1).reshape(h * n, 1, size, size),
+                            pts.reshape(h * n, p, p, 2), mode="bilinear", padding_mode="zeros",
+                            align_corners=False).view(h, n, p, p)
+    return (sampled * weights.view(1, n, 1, 1)).sum(1) / weights.sum()
+
+
+def _full_grid(h, size, dev):
+    c = torch.arange(size, dtype=torch.float32, device=dev)
+    gy, gx = torch.meshgrid(c, c, indexing="ij")
+    return torch.stack([gx, gy], -1)[None].expand(h, -1, -1, -1)
+
+
+def _similarity_maps(dots, offsets, weights, scale, angle, size):
+    """S(p0) at every grid position for every hypothesis: [H, S, S]."""
+    return _sample_sum(dots, offsets, weights, scale, angle, _full_grid(scale.shape[0], size, dots.device), size)
+
+
+def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2):
+    """Adam ends oscillating within its last step size: settle each hypothesis on the best
+    point of a small (scale, angle) lattice around it, twice, the second time finer."""
+    ds, da = 0.01, 0.75
+    grid = where.round()[:, None, None, :] + window[None]
+    k = torch.arange(-3, 4, dtype=torch.float32)
+    for _ in range(rounds):
+        cand_s = (scale[:, None, None] * (1 + ds * k)[None, :, None]).expand(-1, 7, 7).reshape(-1)
+        cand_a = (angle[:, None, None] + da * k[None, None, :]).expand(-1, 7, 7).reshape(-1)
+        g = grid.repeat_interleave(49, dim=0)
+        peaks = _sample_sum(dots, offsets, weights, cand_s, cand_a, g, size).flatten(1).max(1).values
+        best = peaks.view(-1, 49).argmax(1) + torch.arange(scale.shape[0]) * 49
+        scale, angle = cand_s[best], cand_a[best]
+        ds, da = ds / 3, da / 3
+    return scale, angle
+
+
+def _subpixel_peak(smap: torch.Tensor):
+    """(x, y) of the maximum of a 2-D map, refined by a parabola through its neighbours."""
+    size = smap.shape[-1]
+    idx = int(torch.argmax(smap))
+    y, x = divmod(idx, size)
+
+    def refine(a, b, c):
+        den = a - 2 * b + c
+        return 0.0 if den >= 0 else float(0.5 * (a - c) / den)
+
+    dx = refine(smap[y, x - 1], smap[y, x], smap[y, x + 1]) if 0 < x < size - 1 else 0.0
+    dy = refine(smap[y - 1, x], smap[y, x], smap[y + 1, x]) if 0 < y < size - 1 else 0.0
+    return x + max(-0.5, min(0.5, dx)), y + max(-0.5, min(0.5, dy))
+
+
+def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
+                   settings: MatchSettings | None = None, on_step=None) -> MatchResult:
+    """Deformable matching on normalised feature maps [C, S, S] and a reference mask [S, S].
+
+    1. every starting (s, alpha) is scored by its global maximum;
+    2. the best ``refine_top`` are optimised with Adam + StepLR (the paper's objective),
+       the maximum being tracked in a window that follows it;
+    3. the finals are scored globally again and the best one's peak is refined to sub-pixel.
+    """
+    st = settings or MatchSettings()
+    size = tgt_feat.shape[-1]
+    if ref_feat.shape != tgt_feat.shape or ref_mask.shape != ref_feat.shape[-2:]:
+        raise ValueError("reference features, target features and mask must share one grid")
+    with trainable():
+        ref_feat, tgt_feat, ref_mask = (normal_tensor(t) for t in (ref_feat, tgt_feat, ref_mask))
+        offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span)
+        kernel = ref_feat[:, ys, xs].t().float()                                           # [N, C]
+        dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size).detach()
+        starts = [(s, a) for s in st.scales for a in st.angles]
+        with torch.no_grad():
+            s0 = torch.tensor([s for s, _ in starts], dtype=torch.float32)
+            a0 = torch.tensor([a for _, a in starts], dtype=torch.float32)
+            peaks0 = _similarity_maps(dots, offsets, weights, s0, a0, size).flatten(1).max(1)
+        top = torch.argsort(peaks0.values, descending=True)[: max(1, st.refine_top)]
+        scale = s0[top].clone().requires_grad_(True)
+        angle = a0[top].clone().requires_grad_(True)
+        where = torch.stack([peaks0.indices[top] % size, peaks0.indices[top] // size], -1).float()  # (x, y)
+        half = st.window // 2
+        offs = torch.arange(-half, half + 1, dtype=torch.float32)
+        wy, wx = torch.meshgrid(offs, offs, indexing="ij")
+        window = torch.stack([wx, wy], -1)                                                  # [P, P, 2]
+        opt = torch.optim.Adam([{"params": [scale], "lr": st.lr_scale}, {"params": [angle], "lr": st.lr_angle}])
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=st.lr_step, gamma=st.lr_gamma)
+        for step in range(st.steps):
+            grid = where.round()[:, None, None, :] + window[None]
+            smap = _sample_sum(dots, offsets, weights, scale, angle, grid, size)           # [H, P, P]
+            peak, idx = smap.flatten(1).max(1)
+            loss = (-torch.log(peak.clamp_min(1e-4))
+                    + st.angle_weight * F.relu(angle.abs() - st.max_angle)
+                    + st.scale_weight * F.relu((scale - 1 / scale.clamp_min(1e-3)).abs() - st.max_scale_term)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                scale.clamp_(0.2, 5.0)
+                where = grid.flatten(1, 2)[torch.arange(grid.shape[0]), idx]  # follow the peak
+            if on_step is not None:
+                on_step(step + 1, st.steps, None)
+        with torch.no_grad():
+            s_end, a_end = _polish(dots, offsets, weights, scale.detach(), angle.detach(), where, window, size)
+            finals = _similarity_maps(dots, offsets, weights, s_end, a_end, size)
+            peaks = finals.flatten(1).max(1).values
+            h = int(torch.argmax(peaks))
+            smap = finals[h]
+    x, y = _subpixel_peak(smap)
+    hyps = [(starts[int(t)][0], starts[int(t)][1], float(s1), float(a1), float(p))
+            for t, s1, a1, p in zip(top, s_end, a_end, peaks)]
+    return MatchResult(centre=(x, y), scale=float(s_end[h]), angle=float(a_end[h]), score=float(smap.max()),
+                       ref_centre=centre, grid_size=size, hypotheses=hyps)
+
+
+def transfer_mask(ref_mask: torch.Tensor, match: MatchResult, size: int | None = None) -> torch.Tensor:
+    """The reference mask [S, S] moved onto the target by the match (bilinear, at ``size``)."""
+    return warp_to_target(ref_mask[None, None].float(), match, size or ref_mask.shape[-1])[0, 0].clamp(0, 1)
+
+
+def warp_to_target(ref: torch.Tensor, match: MatchResult, size: int) -> torch.Tensor:
+    """Resample reference-frame maps [B, C, size, size] into the target frame of the match.
+
+    Target pixel x shows the reference at  c_s + T(alpha)^-1 (x - p0) / s.
+    """
+    (px, py), (cx, cy) = match.to_pixels(size)
+    dev, dt = ref.device, ref.dtype
+    coords = torch.arange(size, dtype=dt, device=dev)
+    gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+    d = torch.stack([gx - px, gy - py], -1) / match.scale                                   # [S, S, 2]
+    inv = rotation(torch.tensor(match.angle, dtype=dt, device=dev)).transpose(0, 1)          # T^-1 = T^T
+    src = torch.einsum("ij,hwj->hwi", inv, d) + torch.tensor([cx, cy], dtype=dt, device=dev)
+    grid = (src + 0.5) * (2.0 / size) - 1.0
+    return F.grid_sample(ref, grid[None].expand(ref.shape[0], -1, -1, -1), mode="bilinear",
+                         padding_mode="zeros", align_corners=False)
+
+
+def default_match_layers(generator) -> list[str]:
+    """The paper's choice: the 3rd and 5th synthesis block outputs (clamped to what exists)."""
+    blocks = [l.name for l in generator.layers() if l.kind == "block"]
+    picks = [blocks[min(2, len(blocks) - 1)], blocks[min(4, len(blocks) - 1)]]
+    return list(dict.fromkeys(picks))
+
+
+@torch.no_grad()
+def extract_match_features(generator, latents, layers: list[str], size: int) -> torch.Tensor:
+    """Normalised concatenated features [B, C, size, size] of latents' images."""
+    styles = latents.styles_for(generator)
+    _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False)
+    return normalise_features([feats[name] for name in layers], size)
+
+
+def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: list[str] | None = None,
+               size: int | None = None, settings: MatchSettings | None = None, on_step=None):
+    """Find where the reference's masked part belongs in the target.
+
+    ``ref_mask`` [H, W] at any resolution (resized to the match grid). Returns the match
+    and the target mask at the generator's resolution.
+    """
+    if target.batch_size != 1 or reference.batch_size != 1:
+        raise ValueError("deformable matching takes one target and one reference latent")
+    layers = layers or default_match_layers(generator)
+    size = size or min(128, generator.resolution)
+    from ..latents import Latents
+    both = Latents.concat([target, reference]) if target.ws is not None and reference.ws is not None else None
+    if both is not None:
+        feats = extract_match_features(generator, both, layers, size)
+        tgt, ref = feats[0], feats[1]
+    else:
+        tgt = extract_match_features(generator, target, layers, size)[0]
+        ref = extract_match_features(generator, reference, layers, size)[0]
+    m = ref_mask.float()
+    if m.ndim == 3:
+        m = m[0]
+    grid_mask = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    match = match_features(ref, grid_mask, tgt, settings, on_step)
+    full = F.interpolate(m[None, None], size=(generator.resolution,) * 2, mode="bilinear",
+                         align_corners=False)[0, 0]
+    return match, transfer_mask(full, match, generator.resolution)

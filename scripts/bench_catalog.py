@@ -1,0 +1,85 @@
+"""Speed of Editing in Style on the embedded model (CPU, ratios measured in one run).
+
+- building a catalog (N=200, K=10) vs generating those 200 images (same batch size);
+- one local transfer (styles of target and reference, query vectors, synthesis of the
+  edited image) vs one generator forward (mapping + synthesis of one image).
+Medians of interleaved repeats.
+
+    python scripts/bench_catalog.py [--repeats 3] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _pack import load_pack  # noqa: E402
+
+load_pack()
+from gan_local_edit.core import load_generator  # noqa: E402
+from gan_local_edit.core.embedded import embedded_files  # noqa: E402
+from gan_local_edit.core.io import load_catalog  # noqa: E402
+from gan_local_edit.core.ops.catalog import build_catalog  # noqa: E402
+from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
+from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer  # noqa: E402
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+@torch.no_grad()
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    g = load_generator(embedded_files("generator")["faces64"], device="cpu")
+    cat = load_catalog(embedded_files("catalog")["faces64_k8"], g)
+    batch = 25
+
+    def generate():
+        render(g, sample_latents(g, 0, 200, 0.7), chunk=batch)
+
+    def catalog():
+        build_catalog(g, n_samples=200, k=10, seed=0, batch=batch)
+
+    generate(), catalog()
+    t_gen, t_cat = [], []
+    for _ in range(args.repeats):
+        t_gen.append(timed(generate))
+        t_cat.append(timed(catalog))
+    gen, cb = statistics.median(t_gen), statistics.median(t_cat)
+    print(f"generate 200 images: {gen:.2f} s;  build catalog N=200 K=10: {cb:.2f} s;  ratio {cb / gen:.2f} "
+          f"(target <= 1.5)")
+
+    t, r = sample_latents(g, 1, 1, 0.7), sample_latents(g, 2, 1, 0.7)
+    z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(3))
+    settings = [TransferSettings("sequential", 50.0)]
+
+    def forward():
+        g.synthesis(g.mapping(z, truncation_psi=0.7))
+
+    def transfer():
+        render(g, local_transfer(g, cat, t, r, "eyes", settings))
+
+    forward(), transfer()
+    t_fwd, t_tr = [], []
+    for _ in range(20 * args.repeats):
+        t_fwd.append(timed(forward))
+        t_tr.append(timed(transfer))
+    fwd, tr = statistics.median(t_fwd), statistics.median(t_tr)
+    print(f"one forward: {1000 * fwd:.1f} ms;  one transfer: {1000 * tr:.1f} ms;  ratio {tr / fwd:.2f} "
+          f"(target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
