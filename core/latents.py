@@ -21,6 +21,7 @@ class Latents:
     styles: tuple | None = None
     space: str = "w+"                       # "w", "w+" or "s"
     source: dict = field(default_factory=dict)   # provenance: seed, psi, fingerprint, ...
+    noise: dict | None = None               # per-image noise maps (from inversion): layer -> [B, 1, r, r]
 
     def __post_init__(self):
         if (self.ws is None) == (self.styles is None):
@@ -54,6 +55,17 @@ class Latents:
             return [s.to(dev) for s in self.styles]
         return generator.styles(self.ws.to(dev))
 
+    def noise_for(self, generator) -> dict | None:
+        """The carried noise maps on the generator's device (None = use the noise mode)."""
+        if not self.noise:
+            return None
+        layers = generator.noise_layers()
+        for name, t in self.noise.items():
+            if name not in layers or tuple(t.shape[-2:]) != (layers[name], layers[name]):
+                raise IncompatibleInputError(f"these latents carry noise for layer {name!r} of shape "
+                                             f"{list(t.shape)}, which this generator does not have")
+        return {k: v.to(generator.device) for k, v in self.noise.items()}
+
     def ws_for(self, generator) -> torch.Tensor:
         self.check_compatible(generator)
         if self.ws is None:
@@ -64,16 +76,29 @@ class Latents:
         """A sub-batch (int, slice or index list), as a new value."""
         if isinstance(index, int):
             index = [index]
+        noise = None if not self.noise else {k: v[index] for k, v in self.noise.items()}
         if self.ws is not None:
-            return replace(self, ws=self.ws[index])
-        return replace(self, styles=tuple(s[index] for s in self.styles))
+            return replace(self, ws=self.ws[index], noise=noise)
+        return replace(self, styles=tuple(s[index] for s in self.styles), noise=noise)
+
+    def repeat_each(self, n: int) -> dict | None:
+        """The noise maps with every image repeated n times (for sweeps), or None."""
+        if not self.noise:
+            return None
+        return {k: v.repeat_interleave(n, dim=0) for k, v in self.noise.items()}
 
     @staticmethod
     def concat(items: list["Latents"]) -> "Latents":
         if not items:
             raise ValueError("nothing to concatenate")
         if all(i.ws is not None for i in items):
-            return Latents(ws=torch.cat([i.ws for i in items]), space="w+", source={"concat": len(items)})
+            noise = None
+            if all(i.noise for i in items) and len({tuple(sorted(i.noise)) for i in items}) == 1:
+                noise = {k: torch.cat([i.noise[k] for i in items]) for k in items[0].noise}
+            elif any(i.noise for i in items):
+                raise IncompatibleInputError("cannot concatenate latents with and without fitted noise")
+            return Latents(ws=torch.cat([i.ws for i in items]), space="w+", source={"concat": len(items)},
+                           noise=noise)
         raise IncompatibleInputError("only W/W+ latents can be concatenated")
 
     def describe(self) -> str:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from kornia.color import rgb_to_lab
+from kornia.metrics import ssim as _kornia_ssim
 
 from .imaging import to_unit_range
 
@@ -32,6 +34,22 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of images in [-1, 1] (data range 2), per image."""
     mse = (a.float() - b.float()).square().flatten(1).mean(1)
     return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, per_image: bool = False, multiscale: bool = False,
+         window: int = 7) -> torch.Tensor:
+    """SSIM of images in [-1, 1] (Gaussian window ``window``); ``multiscale`` averages it over
+    2x down-sampled copies while the side stays >= 16 px. Differentiable."""
+    x, y = (a.float() + 1) / 2, (b.float() + 1) / 2
+    values = []
+    while True:
+        m = _kornia_ssim(x, y, window_size=window, max_val=1.0)
+        values.append(m.flatten(1).mean(1))
+        if not multiscale or min(x.shape[-2:]) < 32:
+            break
+        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    out = torch.stack(values).mean(0)
+    return out if per_image else out.mean()
 
 
 def heatmap(err: torch.Tensor, scale: float | None = None) -> torch.Tensor:

@@ -177,22 +177,25 @@ class StyledConv(nn.Module):
         self.conv_clamp = cfg.conv_clamp
         self._fir = fir
 
-    def _offset(self, x, noise_mode, generator, scale):
-        """(bias + noise * strength) * scale, broadcastable to the conv output."""
+    def _offset(self, x, noise_mode, generator, scale, noise=None):
+        """(bias + noise * strength) * scale, broadcastable to the conv output.
+
+        ``noise`` ([B or 1, 1, r, r]) overrides the mode, e.g. noise maps fitted by inversion.
+        """
         off = (self.bias * scale).reshape(1, -1, 1, 1)
-        if self.use_noise and noise_mode != "none":
-            if noise_mode == "const":
-                noise = self.noise_const
-            else:
-                noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
-                                    dtype=x.dtype, generator=generator)
+        if self.use_noise and noise is None and noise_mode == "const":
+            noise = self.noise_const
+        elif self.use_noise and noise is None and noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
+                                dtype=x.dtype, generator=generator)
+        if self.use_noise and noise is not None:
             off = off + noise * (self.noise_strength * scale)
         return off
 
-    def forward(self, x, style, noise_mode="const", gain=1.0, generator=None):
+    def forward(self, x, style, noise_mode="const", gain=1.0, generator=None, noise=None):
         act_gain = SQRT2 * gain  # lrelu(v) * g == lrelu(v * g) for g > 0: fold g in early
         dcoefs = demod_coefficients(self.weight, style) * act_gain
-        off = self._offset(x, noise_mode, generator, act_gain)
+        off = self._offset(x, noise_mode, generator, act_gain, noise)
         if x.shape[0] == 1:
             w = self.weight * style.reshape(1, -1, 1, 1) * dcoefs.reshape(-1, 1, 1, 1)
             y = _conv(x, w, self.up, 1, self._fir).add_(off)
@@ -366,22 +369,26 @@ class StyleGAN2Generator(Generator):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
 
-    def synthesis(self, ws, noise_mode="const", taps=None, generator=None, return_image=True, edits=None):
+    def synthesis(self, ws, noise_mode="const", taps=None, generator=None, return_image=True, edits=None,
+                  noise=None):
         """ws [B, num_ws, w_dim] -> image [B, C, H, W] (about [-1, 1]).
 
         With ``taps`` (layer names from ``layers()``) returns ``(image, {name: feature})``;
         ``return_image=False`` stops as soon as every tap is captured (image is then None).
-        ``edits`` maps layer names to functions that replace that layer's output.
+        ``edits`` maps layer names to functions that replace that layer's output; ``noise``
+        maps conv layer names to explicit noise maps [B or 1, 1, r, r] (see ``noise_layers``).
         """
         return self.synthesis_from_styles(self.styles(ws), noise_mode=noise_mode, taps=taps,
-                                          generator=generator, return_image=return_image, edits=edits)
+                                          generator=generator, return_image=return_image, edits=edits,
+                                          noise=noise)
 
     def synthesis_from_styles(self, styles, noise_mode="const", taps=None, generator=None, return_image=True,
-                              edits=None, resume: "SynthesisState | None" = None):
+                              edits=None, resume: "SynthesisState | None" = None, noise=None):
         """Like ``synthesis`` but from StyleSpace codes; ``resume`` continues a partial run."""
         want = self._check_taps(taps)
         stop = None if return_image else want
-        state, feats = self._run(styles, noise_mode, generator, want, edits, resume, until=None, stop_when=stop)
+        state, feats = self._run(styles, noise_mode, generator, want, edits, resume, until=None, stop_when=stop,
+                                 noise=noise)
         if state is None:
             return None, feats
         if taps is None:
@@ -389,12 +396,19 @@ class StyleGAN2Generator(Generator):
         return state.img, feats
 
     def synthesis_partial(self, styles, until: str, noise_mode="const", taps=None, generator=None, edits=None,
-                          resume: "SynthesisState | None" = None):
+                          resume: "SynthesisState | None" = None, noise=None):
         """Run up to and including layer ``until``; returns ``(state, feats)`` to resume from later."""
         want = self._check_taps(taps)
         if until not in self._step_names:
             raise KeyError(f"unknown layer {until!r}; see layers() for names")
-        return self._run(styles, noise_mode, generator, want, edits, resume, until=until, stop_when=None)
+        return self._run(styles, noise_mode, generator, want, edits, resume, until=until, stop_when=None,
+                         noise=noise)
+
+    def noise_layers(self) -> dict[str, int]:
+        """Conv layers that take per-pixel noise -> the noise map's resolution."""
+        if not self.cfg.use_noise:
+            return {}
+        return {name: mod.resolution for name, mod in self._styled.items() if isinstance(mod, StyledConv)}
 
     def step_names(self) -> list[str]:
         """Every tap point (layer output) in execution order."""
@@ -440,14 +454,17 @@ class StyleGAN2Generator(Generator):
             prev = f"b{r}"
         return steps, inputs
 
-    def _run(self, styles, noise_mode, generator, want, edits, resume, until, stop_when):
+    def _run(self, styles, noise_mode, generator, want, edits, resume, until, stop_when, noise=None):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         self._check_styles(styles)
-        edits = edits or {}
+        edits, noise = edits or {}, noise or {}
         unknown = set(edits) - set(self._step_names)
         if unknown:
             raise KeyError(f"cannot edit unknown layer(s) {sorted(unknown)}")
+        unknown = set(noise) - set(self.noise_layers())
+        if unknown:
+            raise KeyError(f"no noise input at layer(s) {sorted(unknown)}; see noise_layers()")
         sidx = {l.name: l.style_index for l in self._layers if l.style_index >= 0}
         batch = styles[0].shape[0]
         if resume is None:
@@ -465,10 +482,11 @@ class StyleGAN2Generator(Generator):
                 out = block.const.unsqueeze(0).expand(batch, -1, -1, -1)
             elif kind == "conv0":
                 st.skip = block.skip(st.x, gain=math.sqrt(0.5)) if block.architecture == "resnet" else None
-                out = block.conv0(st.x, styles[sidx[name]], noise_mode, generator=generator)
+                out = block.conv0(st.x, styles[sidx[name]], noise_mode, generator=generator, noise=noise.get(name))
             elif kind == "conv1":
                 gain = math.sqrt(0.5) if st.skip is not None else 1.0
-                out = block.conv1(st.x, styles[sidx[name]], noise_mode, gain=gain, generator=generator)
+                out = block.conv1(st.x, styles[sidx[name]], noise_mode, gain=gain, generator=generator,
+                                  noise=noise.get(name))
             elif kind == "block":
                 out = st.x if st.skip is None else st.skip + st.x
                 st.skip = None

@@ -47,7 +47,8 @@ class Catalog:
 
     def check_generator(self, generator) -> None:
         fp = self.meta.get("generator_fingerprint")
-        if fp and fp != generator.fingerprint():
+        # a pivotal-tuned copy keeps its original's catalog (its latent space is unchanged)
+        if fp and fp not in (generator.fingerprint(), getattr(generator, "base_fingerprint", None)):
             raise IncompatibleInputError(
                 f"this catalog was built for generator '{self.meta.get('generator_name', '?')}' "
                 f"(fingerprint {fp}), not for '{generator.name}' ({generator.fingerprint()})")
@@ -235,7 +236,8 @@ def cluster_maps(generator, catalog: Catalog, latents) -> torch.Tensor:
     """Cluster index of every position of the catalog layer: [B, h, w] (int64)."""
     catalog.check_generator(generator)
     styles = latents.styles_for(generator)
-    _, out = generator.synthesis_partial(styles, until=catalog.layer, taps=[catalog.layer])
+    _, out = generator.synthesis_partial(styles, until=catalog.layer, taps=[catalog.layer],
+                                         noise=latents.noise_for(generator))
     feat = out[catalog.layer].float().cpu()
     rows = F.normalize(_normalised_rows(feat, catalog.feat_mean, catalog.feat_std), dim=1)
     labels, _ = assign(rows, catalog.centroids)

@@ -257,7 +257,8 @@ def default_match_layers(generator) -> list[str]:
 def extract_match_features(generator, latents, layers: list[str], size: int) -> torch.Tensor:
     """Normalised concatenated features [B, C, size, size] of latents' images."""
     styles = latents.styles_for(generator)
-    _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False)
+    _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
+                                               noise=latents.noise_for(generator))
     return normalise_features([feats[name] for name in layers], size)
 
 

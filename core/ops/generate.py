@@ -32,8 +32,12 @@ def sample_latents(generator, seed: int, count: int, truncation_psi: float = 1.0
 @torch.no_grad()
 def render(generator, latents: Latents, noise_mode: str = "const", noise_seed: int = 0,
            chunk: int = 8, on_step: ProgressFn | None = None) -> torch.Tensor:
-    """Latents -> images [B, C, H, W] (about [-1, 1]) on the CPU, in chunks to bound memory."""
+    """Latents -> images [B, C, H, W] (about [-1, 1]) on the CPU, in chunks to bound memory.
+
+    Noise maps carried by the latents (fitted by inversion) take precedence over ``noise_mode``.
+    """
     styles = latents.styles_for(generator)
+    noise = latents.noise_for(generator)
     rng = None
     if noise_mode == "random":
         rng = torch.Generator(device=generator.device).manual_seed(int(noise_seed))
@@ -41,7 +45,8 @@ def render(generator, latents: Latents, noise_mode: str = "const", noise_seed: i
     out = []
     for start in range(0, total, chunk):
         part = [s[start:start + chunk] for s in styles]
-        img = generator.synthesis_from_styles(part, noise_mode=noise_mode, generator=rng)
+        part_noise = None if noise is None else {k: v[start:start + chunk] for k, v in noise.items()}
+        img = generator.synthesis_from_styles(part, noise_mode=noise_mode, generator=rng, noise=part_noise)
         out.append(img.float().cpu())
         if on_step is not None:
             on_step(min(start + chunk, total), total, None)

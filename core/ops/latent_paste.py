@@ -47,9 +47,9 @@ def default_feature_layer(generator) -> str:
     return min(blocks, key=lambda l: (abs(l.resolution - 32), -l.resolution)).name
 
 
-def _features(generator, ws, layer, size):
+def _features(generator, ws, layer, size, noise=None):
     styles = generator.styles(ws)
-    _, feats = generator.synthesis_from_styles(styles, taps=[layer], return_image=False)
+    _, feats = generator.synthesis_from_styles(styles, taps=[layer], return_image=False, noise=noise)
     return F.interpolate(feats[layer], size=(size, size), mode="bilinear", align_corners=False)
 
 
@@ -72,9 +72,11 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
     with trainable():
         w_t = normal_tensor(target.ws_for(generator))
         w_r = normal_tensor(reference.ws_for(generator))
+        n_t = {k: normal_tensor(v) for k, v in (target.noise_for(generator) or {}).items()} or None
+        n_r = reference.noise_for(generator)
         with torch.no_grad():
-            f_t = _features(generator, w_t, layer, size)
-            f_r = _features(generator, w_r, layer, size)
+            f_t = _features(generator, w_t, layer, size, n_t)
+            f_r = _features(generator, w_r, layer, size, n_r)
             m_t = warp_to_target(m, match, size).clamp(0, 1)                 # [1, 1, H, W]
             f_ref = warp_to_target(f_r * m, match, size)                      # Reshape(M_s F_s)
         head = w_t[:, :st.layers].clone().requires_grad_(True)
@@ -85,7 +87,7 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
         denom_out = (1 - m_t).sum().clamp_min(1.0) * f_t.shape[1]
         for step in range(1, st.steps + 1):
             ws = torch.cat([head, tail], dim=1)
-            f = _features(generator, ws, layer, size)
+            f = _features(generator, ws, layer, size, n_t)
             loss = ((f_ref - m_t * f).abs().sum() / denom_in
                     + st.gamma * ((1 - m_t) * (f_t - f)).abs().sum() / denom_out)
             opt.zero_grad()
@@ -96,14 +98,14 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
             preview = None
             if step % st.preview_every == 0 or step == st.steps:
                 with torch.no_grad():
-                    preview = generator.synthesis(torch.cat([head, tail], dim=1)).float().cpu()
+                    preview = generator.synthesis(torch.cat([head, tail], dim=1), noise=n_t).float().cpu()
                 result.trajectory.append((step, preview))
             if on_step is not None:
                 on_step(step, st.steps, None if preview is None else preview[0])
         with torch.no_grad():
             final = torch.cat([head, tail], dim=1).detach()
             result.image = result.trajectory[-1][1]
-    result.latents = Latents(ws=final.cpu(), space="w+", source={"edit": "latent_paste", "steps": st.steps,
+    result.latents = Latents(ws=final.cpu(), space="w+", noise=target.noise, source={"edit": "latent_paste", "steps": st.steps,
                                                                 "gamma": st.gamma, "layers": st.layers,
                                                                 "feature_layer": layer})
     return result

@@ -97,8 +97,13 @@ def local_transfer(generator, catalog, target: Latents, reference: Latents, labe
                 q = q.to(a.device, a.dtype)
                 edited[layer].append(torch.lerp(a[i], b[i], q))  # exact at q = 0 and q = 1
     styles = tuple(torch.stack(e).cpu() for e in edited)
-    return Latents(styles=styles, space="s", source={"edit": "catalog_transfer", "label": str(label),
-                                                      "settings": [s.__dict__ for s in settings_list]})
+    noise = None
+    if target.noise:  # keep the target's fitted noise (inverted real images)
+        base = target if target.batch_size == n else target.select([0] * n)
+        noise = base.repeat_each(len(settings_list))
+    return Latents(styles=styles, space="s", noise=noise,
+                   source={"edit": "catalog_transfer", "label": str(label),
+                           "settings": [s.__dict__ for s in settings_list]})
 
 
 def selected_channel_counts(generator, catalog, label, settings: TransferSettings) -> dict:

@@ -1,0 +1,128 @@
+"""Adaptive Paste-GAN: transform recovery of the matcher, ROI detection, the paste optimiser."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gan_local_edit as pack
+from gan_local_edit.core.ops.deformable_match import (MatchResult, MatchSettings, detect_roi, kernel_points,
+                                                      match_features, normalise_features, rotation,
+                                                      transfer_mask, warp_to_target)
+from gan_local_edit.core.ops.generate import sample_latents
+from gan_local_edit.core.ops.latent_paste import PasteSettings, paste
+
+NODES = pack.NODE_CLASS_MAPPINGS
+
+
+def disc(size, cx, cy, r):
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
+
+
+def synthetic_case(gen, size=64, channels=16):
+    """Reference features, a disc mask, and target features = the reference under a known similarity."""
+    parts = [F.interpolate(torch.randn(1, channels, size // d, size // d, generator=gen), size=(size, size),
+                           mode="bicubic", align_corners=False) for d in (4, 2)]
+    ref = normalise_features(parts, size)[0]
+    cx, cy = (torch.rand(2, generator=gen) * size * 0.5 + size * 0.25).tolist()
+    mask = disc(size, cx, cy, 0.1 * size)
+    s = 0.7 + 0.7 * float(torch.rand(1, generator=gen))
+    a = -30 + 60 * float(torch.rand(1, generator=gen))
+    px, py = (torch.rand(2, generator=gen) * size * 0.6 + size * 0.2).tolist()
+    true = MatchResult(centre=(px, py), scale=s, angle=a, score=1.0, ref_centre=(cx, cy), grid_size=size)
+    tgt = normalise_features([warp_to_target(ref[None], true, size)], size)[0]
+    return ref, mask, tgt, true
+
+
+def expected_centre(mask, true):
+    _, _, (cx, cy), _, _, _ = kernel_points(mask, 10)
+    d = torch.tensor([cx - true.ref_centre[0], cy - true.ref_centre[1]])
+    return torch.tensor(true.centre) + true.scale * (rotation(torch.tensor(true.angle)) @ d)
+
+
+def test_matcher_recovers_known_similarity_transforms():
+    gen = torch.Generator().manual_seed(11)
+    good, n = 0, 20
+    for _ in range(n):
+        ref, mask, tgt, true = synthetic_case(gen)
+        r = match_features(ref, mask, tgt)
+        err = float((torch.tensor(r.centre) - expected_centre(mask, true)).norm()) / 64
+        good += err <= 0.02 and abs(r.scale / true.scale - 1) <= 0.05 and abs(r.angle - true.angle) <= 3
+    assert good >= 19, f"only {good}/{n} transforms recovered"
+
+
+def test_identity_warp_and_mask_transfer():
+    m = disc(32, 12, 20, 5)
+    ident = MatchResult(centre=(12, 20), scale=1.0, angle=0.0, score=1, ref_centre=(12, 20), grid_size=32)
+    torch.testing.assert_close(transfer_mask(m, ident), m, atol=1e-5, rtol=0)
+    moved = MatchResult(centre=(20, 10), scale=1.0, angle=0.0, score=1, ref_centre=(12, 20), grid_size=32)
+    torch.testing.assert_close(transfer_mask(m, moved), disc(32, 20, 10, 5), atol=1e-5, rtol=0)
+    big = transfer_mask(m, MatchResult(centre=(16, 16), scale=2.0, angle=0.0, score=1, ref_centre=(12, 20),
+                                       grid_size=32))
+    assert 3.5 < big.sum() / m.sum() < 4.5
+
+
+def test_empty_mask_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        match_features(torch.randn(4, 8, 8), torch.zeros(8, 8), torch.randn(4, 8, 8))
+
+
+def test_self_match_on_a_generator(tiny_generator):
+    g = tiny_generator
+    lat = sample_latents(g, 4, 1, 0.7)
+    mask = disc(16, 8, 10, 3)
+    match, tmask = detect_roi(g, lat, lat, mask, settings=MatchSettings(steps=20))
+    assert abs(match.centre[0] - 8) <= 1 and abs(match.centre[1] - 10) <= 1
+    assert abs(match.scale - 1) < 0.15 and abs(match.angle) < 10
+    assert tmask.shape == (16, 16) and (tmask > 0.5).sum() > 10
+
+
+@pytest.fixture(scope="module")
+def paste_case(tiny_generator):
+    g = tiny_generator
+    t, r = sample_latents(g, 1, 1, 0.7), sample_latents(g, 2, 1, 0.7)
+    mask = disc(16, 8, 8, 4)
+    roi = MatchResult(centre=(8, 8), scale=1.0, angle=0.0, score=1, ref_centre=(8, 8), grid_size=16)
+    return g, t, r, mask, roi
+
+
+def test_paste_moves_inside_more_than_outside(paste_case):
+    g, t, r, mask, roi = paste_case
+    ws_before = t.ws.clone()
+    res = paste(g, t, r, mask, roi, PasteSettings(steps=40, lr=0.05, gamma=0.5, layers=3, preview_every=10))
+    assert torch.equal(t.ws, ws_before)
+    assert res.losses[-1] < res.losses[0]
+    assert [s for s, _ in res.trajectory] == [10, 20, 30, 40]
+    assert torch.equal(res.latents.ws[:, 3:], t.ws[:, 3:]) and not torch.equal(res.latents.ws[:, :3], t.ws[:, :3])
+    base = g.synthesis(t.ws)
+    diff = (res.image - base).abs().mean(1)[0]
+    inside, outside = diff[mask > 0.5].mean(), diff[mask <= 0.5].mean()
+    assert inside > outside
+
+
+def test_interrupted_paste_leaves_everything_usable(paste_case):
+    g, t, r, mask, roi = paste_case
+    state = {k: v.clone() for k, v in g.state_dict().items()}
+
+    def stop(step, total, preview):
+        if step == 3:
+            raise KeyboardInterrupt("user pressed cancel")
+
+    with pytest.raises(KeyboardInterrupt):
+        paste(g, t, r, mask, roi, PasteSettings(steps=10), on_step=stop)
+    assert all(torch.equal(state[k], v) for k, v in g.state_dict().items())
+    assert all(p.grad is None for p in g.parameters())
+    res = paste(g, t, r, mask, roi, PasteSettings(steps=5, preview_every=5))
+    assert res.steps_done == 5
+
+
+def test_paste_nodes_under_inference_mode(paste_case):
+    g, t, r, mask, roi = paste_case
+    with torch.inference_mode():  # ComfyUI runs every node like this
+        tmask, roi2, preview = NODES["GLEDeformableMatch"]().match(g, t, r, mask[None], "", 10)
+        img, lat, traj = NODES["GLELatentPaste"]().paste(g, t, r, mask[None], roi2, 6, 0.05, 0.5, 3, 2, "")
+    assert tmask.shape == (1, 16, 16) and preview.shape[0] == 1 and preview.shape[2] == 2 * preview.shape[1]
+    assert img.shape == (1, 16, 16, 3) and traj.shape == (3, 16, 16, 3) and lat.space == "w+"
+    with pytest.raises(ValueError, match="empty"):
+        NODES["GLEDeformableMatch"]().match(g, t, r, torch.zeros(1, 16, 16), "", 5)
+    with pytest.raises(ValueError, match="one target"):
+        NODES["GLEDeformableMatch"]().match(g, sample_latents(g, 1, 2, 0.7), r, mask[None], "", 5)
