@@ -10,6 +10,7 @@ EMBEDDED = {
     "catalog": {"faces64_k8": "faces64_catalog_k8.safetensors"},
 }
 PREFIX = "embedded: "
+DEFAULT_CATALOG = "faces64_k8"
 
 
 def embedded_files(kind: str = "generator") -> dict[str, str]:
@@ -35,3 +36,15 @@ def resolve_embedded(choice: str, kind: str = "generator") -> str | None:
     if name not in files:
         raise FileNotFoundError(f"embedded {kind} {name!r} is not in this installation ({EMBEDDED_DIR})")
     return files[name]
+
+
+def load_embedded_generator(name: str = "faces64", device=None):
+    """The shipped generator ``name`` (see EMBEDDED)."""
+    from .formats.loader import load_generator
+    return load_generator(resolve_embedded(PREFIX + name, "generator"), device=device)
+
+
+def load_embedded_catalog(generator, name: str = DEFAULT_CATALOG):
+    """The shipped catalog ``name``, checked against ``generator``."""
+    from .io import load_catalog
+    return load_catalog(resolve_embedded(PREFIX + name, "catalog"), generator)

@@ -26,10 +26,11 @@ def _registry():
 def cmd_run(args) -> int:
     from .executor import load_prompt, run_prompt, WorkflowError
     prompt = load_prompt(args.workflow)
+    input_dir = args.input_dir or os.path.join(os.path.dirname(os.path.abspath(args.workflow)), "input")
     if args.server:
         from .server_client import ServerError, submit_and_fetch
         try:
-            paths = submit_and_fetch(args.server, prompt, args.out, timeout=args.timeout)
+            paths = submit_and_fetch(args.server, prompt, args.out, timeout=args.timeout, input_dir=input_dir)
         except ServerError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -38,10 +39,12 @@ def cmd_run(args) -> int:
         return 0
     if args.models:
         os.environ["GLE_GAN_MODELS"] = os.pathsep.join(args.models)
+    if args.catalogs:
+        os.environ["GLE_GAN_CATALOGS"] = args.catalogs
+    os.environ.setdefault("GLE_GAN_CATALOGS", os.path.join(args.out, "gan_catalogs"))
     from ..nodes import comfy_bridge
     comfy_bridge.progress_hook = _print_progress
     classes, _ = _registry()
-    input_dir = args.input_dir or os.path.join(os.path.dirname(os.path.abspath(args.workflow)), "input")
     t0 = time.time()
     try:
         ui = run_prompt(prompt, classes, args.out, input_dir=input_dir, log=print)
@@ -111,6 +114,7 @@ def main(argv=None) -> int:
     r.add_argument("--out", default="output", help="folder for the images (default: output)")
     r.add_argument("--input-dir", help="folder LoadImage reads from (default: <workflow folder>/input)")
     r.add_argument("--models", action="append", help="extra gan_models folder (repeatable)")
+    r.add_argument("--catalogs", help="gan_catalogs folder for Save/Load Catalog (default: <out>/gan_catalogs)")
     r.add_argument("--server", help="submit to a running ComfyUI, e.g. http://127.0.0.1:8188")
     r.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server")
     r.set_defaults(func=cmd_run)

@@ -46,10 +46,52 @@ def _explain(detail: str) -> str:
     return "; ".join(lines) or detail[:500]
 
 
+IMAGE_LOADERS = ("LoadImage", "LoadImageMask")
+
+
+def _multipart(fields: dict, file_field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def upload_inputs(base: str, prompt: dict, input_dir: str | None, log=print) -> list[str]:
+    """Upload the images that LoadImage / LoadImageMask nodes name, from the workflow's input folder."""
+    sent = []
+    if not input_dir:
+        return sent
+    for node in prompt.values():
+        name = node.get("inputs", {}).get("image")
+        if node.get("class_type") not in IMAGE_LOADERS or not isinstance(name, str):
+            continue
+        path = os.path.join(input_dir, name)
+        if not os.path.isfile(path) or name in sent:
+            continue
+        with open(path, "rb") as f:
+            body, ctype = _multipart({"overwrite": "true", "type": "input"}, "image", name, f.read())
+        req = urllib.request.Request(f"{base}/upload/image", data=body, headers={"Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            raise ServerError(f"uploading {name} failed: {e.code} {e.read().decode(errors='replace')[:200]}") from None
+        except urllib.error.URLError as e:
+            raise ServerError(f"cannot reach {base}: {e.reason}") from None
+        log(f"uploaded {name}")
+        sent.append(name)
+    return sent
+
+
 def submit_and_fetch(server: str, prompt: dict, out_dir: str, timeout: float = 600.0,
-                     poll: float = 0.5, log=print) -> list[str]:
+                     poll: float = 0.5, log=print, input_dir: str | None = None) -> list[str]:
     """Run ``prompt`` on ``server``; returns the paths of the downloaded images."""
     base = server.rstrip("/")
+    upload_inputs(base, prompt, input_dir, log)
     client_id = uuid.uuid4().hex
     answer = json.loads(_request(f"{base}/prompt", {"prompt": prompt, "client_id": client_id}))
     prompt_id = answer["prompt_id"]

@@ -22,3 +22,19 @@ def load_pack(root: str = ROOT, name: str = PACKAGE_NAME):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def add_common_args(parser, out: bool = True):
+    """--threads (and --out, default docs/) shared by the evaluation and benchmark scripts."""
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    if out:
+        parser.add_argument("--out", default=os.path.join(ROOT, "docs"), help="folder for pictures")
+    return parser
+
+
+def apply_common_args(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    if getattr(args, "out", None):
+        os.makedirs(args.out, exist_ok=True)
+    return args

@@ -18,12 +18,10 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import load_pack  # noqa: E402
+from _pack import add_common_args, apply_common_args, load_pack  # noqa: E402
 
 load_pack()
-from gan_local_edit.core import load_generator  # noqa: E402
-from gan_local_edit.core.embedded import embedded_files  # noqa: E402
-from gan_local_edit.core.io import load_catalog  # noqa: E402
+from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator  # noqa: E402
 from gan_local_edit.core.ops.catalog import build_catalog  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer  # noqa: E402
@@ -39,11 +37,9 @@ def timed(fn):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    g = load_generator(embedded_files("generator")["faces64"], device="cpu")
-    cat = load_catalog(embedded_files("catalog")["faces64_k8"], g)
+    args = apply_common_args(add_common_args(p, out=False).parse_args(argv))
+    g = load_embedded_generator(device="cpu")
+    cat = load_embedded_catalog(g)
     batch = 25
 
     def generate():

@@ -21,13 +21,11 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import ROOT, load_pack  # noqa: E402
+from _pack import add_common_args, apply_common_args, load_pack  # noqa: E402
 
 load_pack()
-from gan_local_edit.core import load_generator  # noqa: E402
-from gan_local_edit.core.embedded import embedded_files  # noqa: E402
+from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator  # noqa: E402
 from gan_local_edit.core.imaging import image_grid, save_image_grid  # noqa: E402
-from gan_local_edit.core.io import load_catalog  # noqa: E402
 from gan_local_edit.core.metrics import in_out_mse, lab_squared_error  # noqa: E402
 from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps  # noqa: E402
 from gan_local_edit.core.ops.catalog_preview import overlay_clusters  # noqa: E402
@@ -90,13 +88,9 @@ def plot(curves: dict, path: str, size=(520, 380)):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=50)
-    p.add_argument("--out", default=os.path.join(ROOT, "docs"))
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    g = load_generator(embedded_files("generator")["faces64"], device="cpu")
-    cat = load_catalog(embedded_files("catalog")["faces64_k8"], g)
+    args = apply_common_args(add_common_args(p).parse_args(argv))
+    g = load_embedded_generator(device="cpu")
+    cat = load_embedded_catalog(g)
     print(cat.describe())
 
     # pictures: cluster maps for K = 6 and 10 over the same 8 faces

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 import gan_local_edit as pack
-from gan_local_edit.core import IncompatibleInputError, Latents
+from gan_local_edit.core import IncompatibleInputError
 from gan_local_edit.core.io import load_catalog, save_catalog
 from gan_local_edit.core.metrics import heatmap, in_out_mse, lab_squared_error, psnr
 from gan_local_edit.core.ops.catalog import (build_catalog, catalog_mask, cluster_maps, parse_labels,
