@@ -87,8 +87,19 @@ class LoadCatalog:
             "generator": GEN,
         }}
 
+    @staticmethod
+    def _path(catalog):
+        return resolve_embedded(catalog, "catalog") or bridge.model_file_path(catalog, bridge.CATALOG_FOLDER)
+
+    @classmethod
+    def IS_CHANGED(cls, catalog, **_):
+        try:
+            return bridge.file_state(cls._path(catalog))
+        except FileNotFoundError:
+            return "missing"
+
     def load(self, catalog, generator):
-        path = resolve_embedded(catalog, "catalog") or bridge.model_file_path(catalog, bridge.CATALOG_FOLDER)
+        path = self._path(catalog)
         cat = load_catalog(path, generator)
         return (cat, cat.describe())
 

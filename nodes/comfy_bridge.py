@@ -91,6 +91,15 @@ def output_path(name: str, folder: str) -> str:
     return os.path.join(roots[0], name)
 
 
+def file_state(path: str) -> str:
+    """Changes when the file is replaced or rewritten (for IS_CHANGED)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_mtime_ns}-{st.st_size}"
+
+
 class Progress:
     """Maps an operation's ``on_step(done, total, preview)`` to ComfyUI's progress bar.
 

@@ -41,6 +41,13 @@ class LoadGANGenerator:
                                         "tooltip": "auto = CUDA when available, else CPU."}),
         }}
 
+    @classmethod
+    def IS_CHANGED(cls, model, device):
+        try:
+            return bridge.file_state(resolve_model_choice(model))
+        except FileNotFoundError:
+            return "missing"
+
     def load(self, model, device):
         path = resolve_model_choice(model)
         g = load_generator_cached(path, device=resolve_device(device))

@@ -60,6 +60,7 @@ class FakeComfy(BaseHTTPRequestHandler):
     """Just enough of ComfyUI's HTTP API: /prompt, /history/<id>, /view."""
     received = {}
     polls = 0
+    uploads = []
 
     def log_message(self, *a):
         pass
@@ -73,7 +74,12 @@ class FakeComfy(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/upload/image":
+            assert self.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+            FakeComfy.uploads.append(raw)
+            return self._send(200, {"name": "x", "subfolder": "", "type": "input"})
+        body = json.loads(raw)
         FakeComfy.received = body
         if "9" in body["prompt"]:
             return self._send(400, {"error": {"message": "Prompt outputs failed validation", "details": ""},
@@ -107,11 +113,26 @@ def fake_server():
 
 
 def test_server_mode_posts_polls_and_downloads(fake_server, tmp_path):
+    FakeComfy.polls = 0
     r = cli("run", "workflows/generate.json", "--server", fake_server, "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     with open(os.path.join(ROOT, "workflows", "generate.json")) as f:
         assert FakeComfy.received["prompt"] == json.load(f)
     assert (tmp_path / "g_00001_.png").read_bytes() == b"\x89PNG fake"
+
+
+def test_server_mode_uploads_the_images_loaders_name(fake_server, tmp_path):
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "m.png").write_bytes(b"PNGDATA")
+    wf = tmp_path / "wf.json"
+    wf.write_text(json.dumps({"1": {"class_type": "LoadImageMask", "inputs": {"image": "m.png", "channel": "red"}},
+                              "2": {"class_type": "LoadImage", "inputs": {"image": "not_here.png"}}}))
+    FakeComfy.uploads.clear()
+    FakeComfy.polls = 0
+    r = cli("run", str(wf), "--server", fake_server, "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert len(FakeComfy.uploads) == 1 and b'filename="m.png"' in FakeComfy.uploads[0] \
+        and b"PNGDATA" in FakeComfy.uploads[0] and b'name="overwrite"' in FakeComfy.uploads[0]
 
 
 def test_server_validation_errors_are_explained(fake_server, tmp_path):

@@ -105,3 +105,10 @@ def test_latents_are_immutable_values():
     with pytest.raises(Exception):
         lat.ws = None
     assert copy.copy(lat).ws is lat.ws
+
+
+def test_loaders_report_changed_files(models_dir):
+    before = NODES["GLELoadGenerator"].IS_CHANGED("skip.pkl", "cpu")
+    os.utime(models_dir / "skip.pkl", ns=(10**9, 10**9))
+    assert NODES["GLELoadGenerator"].IS_CHANGED("skip.pkl", "cpu") != before
+    assert NODES["GLELoadGenerator"].IS_CHANGED("gone.pkl", "cpu") == "missing"

@@ -1,0 +1,51 @@
+"""Write the input images of the shipped workflows into workflows/input/.
+
+- face_a.png, face_b.png: two faces of the real face DCGAN (`gan-face-generate`, teacher of
+  the embedded model; out of the embedded model's distribution), enlarged to 96x80 so the
+  workflows also exercise the centre crop and resize of Invert Image;
+- paste_reference_mask.png: white on black, the mouth of the `paste` workflow's reference
+  face, taken from the shipped catalog's mouth cluster.
+
+    pip install --no-deps gan-face-generate==1.1.1
+    python scripts/make_workflow_inputs.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _pack import ROOT, load_pack  # noqa: E402
+from face_teacher import FaceTeacher  # noqa: E402
+from make_workflows import REFERENCE_SEED  # noqa: E402
+
+load_pack()
+from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator  # noqa: E402
+from gan_local_edit.core.imaging import to_uint8  # noqa: E402
+from gan_local_edit.core.ops.catalog import catalog_mask  # noqa: E402
+from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
+
+
+def main():
+    out = os.path.join(ROOT, "workflows", "input")
+    os.makedirs(out, exist_ok=True)
+    teacher = FaceTeacher()
+    faces = teacher(torch.randn(2, teacher.z_dim, generator=torch.Generator().manual_seed(2026)))
+    faces = F.interpolate(faces, size=(80, 96), mode="bicubic", align_corners=False).clamp(-1, 1)
+    for name, img in zip(("face_a.png", "face_b.png"), to_uint8(faces)):
+        Image.fromarray(img).save(os.path.join(out, name))
+    g = load_embedded_generator(device="cpu")
+    cat = load_embedded_catalog(g)
+    mask = catalog_mask(g, cat, sample_latents(g, REFERENCE_SEED, 1, 0.7), "mouth")[0]
+    Image.fromarray((mask.numpy() * 255).astype(np.uint8)).convert("RGB").save(
+        os.path.join(out, "paste_reference_mask.png"))
+    print("wrote", sorted(os.listdir(out)))
+
+
+if __name__ == "__main__":
+    main()
