@@ -24,8 +24,8 @@ from gan_local_edit.headless.executor import node_registry  # noqa: E402
 from gan_local_edit.headless.ui_format import SEED_NAMES, widget_inputs  # noqa: E402
 
 EMBEDDED = "embedded: faces64"
-CATALOG = "embedded: faces64_k8"
-LABELS = "eyes: 0; nose: 1; mouth: 2"          # the shipped catalog's part numbers (see docs/)
+CATALOG = "embedded: faces64_k16"
+LABELS = "eyes: 1; nose: 0; mouth: 15"          # the shipped catalog's part numbers (see docs/)
 TARGET_SEED, REFERENCE_SEED = 1000, 2000
 
 
@@ -43,7 +43,7 @@ WORKFLOWS = {
     },
     "catalog_build": {
         "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
-        "2": node("GLEBuildSemanticCatalog", {"generator": ["1", 0], "n_samples": 200, "k": 8, "layer": "",
+        "2": node("GLEBuildSemanticCatalog", {"generator": ["1", 0], "n_samples": 200, "k": 16, "layer": "",
                                              "seed": 0, "truncation_psi": 0.7}),
         "3": node("GLELabelCatalogClusters", {"catalog": ["2", 0], "labels": LABELS}),
         "4": node("GLESaveCatalog", {"catalog": ["3", 0], "filename": "faces64_catalog", "overwrite": True}),

@@ -25,9 +25,10 @@ import torch.nn.functional as F
 
 from ..errors import IncompatibleInputError
 from .generate import sample_latents
-from .kmeans import assign, spherical_kmeans
+from .kmeans import spherical_kmeans
 
 DEFAULT_RESOLUTION = 32
+FIT_ROWS = 16384        # k-means is fitted on this many random positions, then every position is assigned
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Catalog:
     contributions: dict                     # styled layer name -> M [K, C_l]
     labels: dict = field(default_factory=dict)   # name -> tuple of cluster ids
     meta: dict = field(default_factory=dict)
+    _stacked: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def k(self) -> int:
@@ -77,6 +79,17 @@ class Catalog:
     def contribution(self, label, layer: str) -> torch.Tensor:
         """M summed over the label's clusters, for one styled layer: [C_l] in [0, 1]."""
         return self.contributions[layer][list(self.cluster_ids(label))].sum(0).clamp(0, 1)
+
+    def stacked_contribution(self, label, layers: tuple) -> torch.Tensor:
+        """``contribution`` of several layers as one zero-padded [L, C_max] tensor (cached)."""
+        key = (self.cluster_ids(label), layers)
+        if key not in self._stacked:
+            rows = [self.contribution(label, name) for name in layers]
+            out = torch.zeros(len(rows), max(r.shape[0] for r in rows))
+            for i, r in enumerate(rows):
+                out[i, :r.shape[0]] = r
+            self._stacked[key] = out
+        return self._stacked[key]
 
     def with_labels(self, labels: dict) -> "Catalog":
         for name, ids in labels.items():
@@ -127,45 +140,72 @@ def resolve_layer(generator, layer) -> str:
     return next(l.name for l in convs if l.resolution == res)
 
 
+def _memberships(onehot: torch.Tensor, size, cache: dict) -> torch.Tensor:
+    """Cluster one-hots bilinearly resized to ``size`` and flattened: [B, K, h*w] (cached per size)."""
+    key = tuple(size)
+    if key not in cache:
+        u = onehot if tuple(onehot.shape[-2:]) == key else F.interpolate(onehot, size=key, mode="bilinear",
+                                                                          align_corners=False)
+        cache[key] = u.flatten(2)
+    return cache[key]
+
+
 class _ContributionStats:
     """Streaming sums for one styled layer, so M needs no second look at the activations."""
 
     def __init__(self, k: int, channels: int):
         z = lambda *s: torch.zeros(*s, dtype=torch.float64)  # noqa: E731
-        self.s_a, self.s_aa, self.n = z(channels), z(channels), 0
+        self.n = 0
         self.w_a, self.w_aa, self.w_1 = z(k, channels), z(k, channels), z(k)
 
     def add(self, a: torch.Tensor, u: torch.Tensor):
-        """a [B, C, h, w] activations, u [B, K, H, W] cluster one-hots (resized here)."""
-        if u.shape[-2:] != a.shape[-2:]:
-            u = F.interpolate(u, size=a.shape[-2:], mode="bilinear", align_corners=False)
-        a = a.float().flatten(2)
-        u = u.float().flatten(2)
-        aa = a.square()
-        self.s_a += a.sum(dim=(0, 2)).double()
-        self.s_aa += aa.sum(dim=(0, 2)).double()
+        """a [B, C, h, w] activations, u [B, K, h*w] cluster memberships at a's resolution.
+
+        Bilinear resizing keeps sum_k u = 1 at every position, so the plain sums of a and a^2
+        are the cluster-weighted sums added over k.
+        """
+        a = a.float().flatten(2)                                      # [B, C, P]
         self.n += a.shape[0] * a.shape[2]
         self.w_a += torch.bmm(u, a.transpose(1, 2)).sum(0).double()
-        self.w_aa += torch.bmm(u, aa.transpose(1, 2)).sum(0).double()
+        self.w_aa += torch.bmm(u, a.square().transpose(1, 2)).sum(0).double()
         self.w_1 += u.sum(dim=(0, 2)).double()
 
     def finish(self) -> torch.Tensor:
-        mean = self.s_a / self.n
-        var = (self.s_aa / self.n - mean.square()).clamp_min(1e-12)
+        mean = self.w_a.sum(0) / self.n
+        var = (self.w_aa.sum(0) / self.n - mean.square()).clamp_min(1e-12)
         m = (self.w_aa - 2 * mean * self.w_a + mean.square() * self.w_1[:, None]) / var / self.n
         m = m.clamp_min(0)
         return (m / m.sum(0, keepdim=True).clamp_min(1e-12)).float()
 
 
-def _normalised_rows(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    c = feat.shape[1]
-    x = (feat.float() - mean.view(1, c, 1, 1)) / std.view(1, c, 1, 1)
-    return x.permute(0, 2, 3, 1).reshape(-1, c)
+def _sample_rows(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, count: int, seed: int):
+    """A seeded random subset of positions as standardised, unit-length rows [count, C] (to fit k-means)."""
+    n, c, h, w = feat.shape
+    total = n * h * w
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    idx = torch.randperm(total, generator=gen)[:min(count, total)]
+    rows = feat.permute(0, 2, 3, 1).reshape(total, c)[idx] if total <= count else \
+        feat[idx // (h * w), :, (idx // w) % h, idx % w]
+    rows = (rows.float() - mean) / std
+    return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _assign_positions(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, centroids: torch.Tensor):
+    """Cluster of every position, [N, h, w], without materialising normalised rows.
+
+    argmax_k <(f - mean) / std / |.|, c_k> = argmax_k <f, c_k / std> - <mean / std, c_k>: the row's
+    length does not change the winner, so one batched product over the feature maps suffices.
+    """
+    wk = centroids / std                                            # [K, C]
+    bias = -(wk * mean).sum(1)                                      # [K]
+    n, c, h, w = feat.shape
+    scores = torch.matmul(wk, feat.float().reshape(n, c, h * w)) + bias[:, None]   # [N, K, h*w]
+    return scores.argmax(1).view(n, h, w)
 
 
 @torch.no_grad()
 def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed: int = 0,
-                  truncation_psi: float = 0.7, restarts: int = 4, batch: int = 25, on_step=None) -> Catalog:
+                  truncation_psi: float = 0.7, restarts: int = 3, batch: int = 25, on_step=None) -> Catalog:
     """Sample, cluster one layer, and measure every style channel's part in every cluster."""
     if not 2 <= k <= 64:
         raise ValueError("k must be between 2 and 64")
@@ -196,36 +236,40 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
 
     feat = torch.cat(feats)
     c = feat.shape[1]
-    mean = feat.mean(dim=(0, 2, 3))
-    std = feat.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    km = spherical_kmeans(_normalised_rows(feat, mean, std), k, seed=seed, restarts=restarts)
+    std, mean = torch.std_mean(feat, dim=(0, 2, 3))
+    std = std.clamp_min(1e-6)
+    km = spherical_kmeans(_sample_rows(feat, mean, std, FIT_ROWS, seed), k, seed=seed, restarts=restarts)
     n, h, w = feat.shape[0], feat.shape[2], feat.shape[3]
-    onehot = F.one_hot(km.labels.view(n, h, w).cpu(), k).permute(0, 3, 1, 2).float()
+    labels = _assign_positions(feat, mean, std, km.centroids)
+    onehot = torch.zeros(n, k, h, w).scatter_(1, labels[:, None], 1.0)
     if on_step:
         on_step(n_batches + 1, total, None)
 
     stats = {t: _ContributionStats(k, (kept[t][0] if t in kept else feat).shape[1])
              for t in early + [layer]}
-    for t in early:
-        stats[t].add(torch.cat(kept[t]), onehot)
-    stats[layer].add(feat, onehot)
+    for b in range(n_batches):
+        u, sized = onehot[b * batch:(b + 1) * batch], {}
+        for t in early:
+            stats[t].add(kept[t][b], _memberships(u, kept[t][b].shape[-2:], sized))
+        stats[layer].add(feats[b], _memberships(u, feat.shape[-2:], sized))
     late_stats = {}
     for b, state in enumerate(states):
         styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
         _, out = g.synthesis_from_styles(styles, taps=late, resume=state)
-        u = onehot[b * batch:(b + 1) * batch]
+        u, sized = onehot[b * batch:(b + 1) * batch], {}
         for t in late:
             a = out[t].float().cpu()
             if t not in late_stats:
                 late_stats[t] = _ContributionStats(k, a.shape[1])
-            late_stats[t].add(a, u)
+            late_stats[t].add(a, _memberships(u, a.shape[-2:], sized))
         if on_step:
             on_step(n_batches + 2 + b, total, None)
     stats.update(late_stats)
     contributions = {l.name: stats[inputs[l.name]].finish() for l in styled}
     meta = {"generator_fingerprint": g.fingerprint(), "generator_name": g.name, "n_samples": n_samples,
             "seed": int(seed), "truncation_psi": float(truncation_psi), "k": k, "layer_resolution": int(h),
-            "kmeans_objective": km.objective, "kmeans_iterations": km.iterations, "restarts": restarts,
+            "kmeans_objective_on_fit_rows": km.objective, "fit_rows": min(FIT_ROWS, n * h * w),
+            "kmeans_iterations": km.iterations, "restarts": restarts,
             "channels": c}
     return Catalog(layer=layer, centroids=km.centroids.cpu(), feat_mean=mean, feat_std=std,
                    contributions=contributions, meta=meta)
@@ -239,9 +283,7 @@ def cluster_maps(generator, catalog: Catalog, latents) -> torch.Tensor:
     _, out = generator.synthesis_partial(styles, until=catalog.layer, taps=[catalog.layer],
                                          noise=latents.noise_for(generator))
     feat = out[catalog.layer].float().cpu()
-    rows = F.normalize(_normalised_rows(feat, catalog.feat_mean, catalog.feat_std), dim=1)
-    labels, _ = assign(rows, catalog.centroids)
-    return labels.view(feat.shape[0], feat.shape[2], feat.shape[3])
+    return _assign_positions(feat, catalog.feat_mean, catalog.feat_std, catalog.centroids)
 
 
 def label_mask(maps: torch.Tensor, ids, size: int, soft: bool = False) -> torch.Tensor:

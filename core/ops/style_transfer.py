@@ -29,16 +29,19 @@ def query_simultaneous(m: torch.Tensor, strength: float) -> torch.Tensor:
     return (strength * m).clamp(0, 1)
 
 
-def query_sequential(m: torch.Tensor, epsilon: float, threshold: float = DEFAULT_RHO_THRESHOLD) -> torch.Tensor:
-    """Greedy solution of  min -sum q (M - rho (1 - M))  s.t.  sum q (1 - M) <= epsilon, q in [0,1]."""
-    order = torch.argsort(m, descending=True, stable=True)
-    cost = torch.cumsum(1 - m[order], dim=0)
-    take = (cost <= epsilon) & (m[order] > threshold)
-    # greedy: stop at the first channel that no longer fits (the prefix property)
-    take = torch.cumprod(take.to(torch.int64), dim=0).bool()
-    q = torch.zeros_like(m)
-    q[order[take]] = 1.0
-    return q
+def query_sequential(m: torch.Tensor, epsilon, threshold: float = DEFAULT_RHO_THRESHOLD) -> torch.Tensor:
+    """Greedy solution of  min -sum q (M - rho (1 - M))  s.t.  sum q (1 - M) <= epsilon, q in [0,1].
+
+    ``m`` is [C] or a batch [L, C] of rows (``epsilon`` a number or one per row); channels are
+    taken in order of decreasing M until the next no longer fits the budget.
+    """
+    rows = m if m.ndim == 2 else m[None]
+    eps = torch.as_tensor(epsilon, dtype=rows.dtype).reshape(-1, 1)
+    sorted_m, order = torch.sort(rows, dim=1, descending=True, stable=True)
+    take = (torch.cumsum(1 - sorted_m, dim=1) <= eps) & (sorted_m > threshold)
+    take = torch.cumprod(take.to(rows.dtype), dim=1)      # the prefix property of the greedy choice
+    q = torch.zeros_like(rows).scatter_(1, order, take)
+    return q if m.ndim == 2 else q[0]
 
 
 @dataclass(frozen=True)
@@ -58,16 +61,15 @@ class TransferSettings:
 
 
 def query_vectors(generator, catalog, label, settings: TransferSettings) -> list[torch.Tensor]:
-    """One query vector per styled layer, in layer-table order."""
-    qs = []
-    for layer in generator.styled_layers():
-        m = catalog.contribution(label, layer.name)
-        if settings.mode == "simultaneous":
-            qs.append(query_simultaneous(m, settings.strength))
-        else:
-            eps = settings.epsilon_low if layer.resolution <= LOW_RESOLUTION else settings.strength
-            qs.append(query_sequential(m, eps, settings.rho_threshold))
-    return qs
+    """One query vector per styled layer, in layer-table order (all layers in one batched pass)."""
+    layers = generator.styled_layers()
+    m = catalog.stacked_contribution(label, tuple(l.name for l in layers))     # [L, C_max], zero-padded
+    if settings.mode == "simultaneous":
+        q = query_simultaneous(m, settings.strength)
+    else:
+        eps = [settings.epsilon_low if l.resolution <= LOW_RESOLUTION else settings.strength for l in layers]
+        q = query_sequential(m, eps, settings.rho_threshold)
+    return [q[i, :l.style_dim] for i, l in enumerate(layers)]
 
 
 def _pair(target: Latents, reference: Latents):
@@ -87,16 +89,15 @@ def local_transfer(generator, catalog, target: Latents, reference: Latents, labe
     """
     catalog.check_generator(generator)
     n = _pair(target, reference)
-    s_t = [s.expand(n, -1) if s.shape[0] == 1 else s for s in target.styles_for(generator)]
-    s_r = [s.expand(n, -1) if s.shape[0] == 1 else s for s in reference.styles_for(generator)]
-    edited = [[] for _ in s_t]
-    for i in range(n):
-        for settings in settings_list:
-            qs = query_vectors(generator, catalog, label, settings)
-            for layer, (a, b, q) in enumerate(zip(s_t, s_r, qs)):
-                q = q.to(a.device, a.dtype)
-                edited[layer].append(torch.lerp(a[i], b[i], q))  # exact at q = 0 and q = 1
-    styles = tuple(torch.stack(e).cpu() for e in edited)
+    s_t = [s.expand(n, -1) for s in target.styles_for(generator)]
+    s_r = [s.expand(n, -1) for s in reference.styles_for(generator)]
+    per_setting = [query_vectors(generator, catalog, label, st) for st in settings_list]
+    styles = []
+    for layer, (a, b) in enumerate(zip(s_t, s_r)):
+        q = torch.stack([qs[layer] for qs in per_setting]).to(a.device, a.dtype)       # [S, C]
+        mixed = torch.lerp(a[:, None], b[:, None], q[None])                            # exact at q = 0 and 1
+        styles.append(mixed.reshape(n * len(settings_list), -1).cpu())
+    styles = tuple(styles)
     noise = None
     if target.noise:  # keep the target's fitted noise (inverted real images)
         base = target if target.batch_size == n else target.select([0] * n)
