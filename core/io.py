@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 
-from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .errors import CheckpointError, IncompatibleInputError
+from .errors import IncompatibleInputError
+from .formats.native import read_tagged
 from .ops.catalog import Catalog
 
 CATALOG_TAG = "gan-local-edit-catalog"
@@ -27,19 +27,8 @@ def save_catalog(catalog: Catalog, path: str) -> str:
 
 def load_catalog(path: str, generator=None) -> Catalog:
     """Read a catalog; with ``generator``, refuse one built for another model."""
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            if meta.get("format") != CATALOG_TAG:
-                raise CheckpointError(f"{path} is not a GAN Local Edit catalog")
-            if meta.get("format_version") != CATALOG_VERSION:
-                raise CheckpointError(f"{path} has catalog format {meta.get('format_version')!r}, "
-                                      f"this pack reads {CATALOG_VERSION}")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except CheckpointError:
-        raise
-    except Exception as e:
-        raise CheckpointError(f"cannot read catalog {path}: {str(e)[:160]}") from None
+    meta, tensors = read_tagged(path, CATALOG_TAG, CATALOG_VERSION, f"{path} is not a GAN Local Edit catalog",
+                                what=f"catalog {path}")
     layers = json.loads(meta["styled_layers"])
     cat = Catalog(layer=meta["layer"], centroids=tensors["centroids"], feat_mean=tensors["feat_mean"],
                   feat_std=tensors["feat_std"],

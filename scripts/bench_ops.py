@@ -7,8 +7,10 @@ Measured against them:
   matching alone (features given);
 - one latent-paste step, and one projection step (1 start) — per-step costs are the
   difference between a 40-step and a 20-step run divided by 20, so set-up cancels out;
-- a projection with 4 starts per step vs 1 start.
-Medians of repeated, interleaved runs.
+- a projection with 4 starts per step vs 1 start;
+- ROI detection on the 256x256 StyleGAN2 layout of bench_stylegan2.py (random weights: the
+  cost, not the answer, is measured), where a forward costs what it costs on real checkpoints.
+Medians of repeated runs.
 
     python scripts/bench_ops.py [--repeats 5] [--threads 2]
 """
@@ -96,6 +98,25 @@ def main(argv=None):
     print(f"one projection step (1 start): {1000 * i1:.1f} ms = {i1 / fwdbwd:.2f}x one forward+backward "
           f"(target <= 1.3)")
     print(f"one projection step with 4 starts: {1000 * i4:.1f} ms = {i4 / i1:.2f}x one start (target <= 2.5)")
+    roi_on_256(reps)
+
+
+def roi_on_256(reps):
+    from bench_stylegan2 import build
+    g = build()
+    t, r = sample_latents(g, 1, 1, 0.7), sample_latents(g, 2, 1, 0.7)
+    yy, xx = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    mask = (((xx - 128) ** 2 + (yy - 184) ** 2) <= 15.0 ** 2).float()
+    z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0))
+
+    def forward():
+        with torch.no_grad():
+            g.synthesis(g.mapping(z, truncation_psi=0.7))
+
+    fwd = median_time(forward, reps)
+    roi = median_time(lambda: detect_roi(g, t, r, mask), reps)
+    print(f"256x256 layout: one forward {1000 * fwd:.0f} ms; ROI detection for one pair {1000 * roi:.0f} ms "
+          f"= {roi / fwd:.2f}x one forward (target <= 1)")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ WORKFLOWS = {
         "4": node("LoadImageMask", {"image": "paste_reference_mask.png", "channel": "red"},
                   title="Reference mask (white = part to copy)"),
         "5": node("GLEDeformableMatch", {"generator": ["1", 0], "target": ["2", 0], "reference": ["3", 0],
-                                         "reference_mask": ["4", 0], "feature_layers": "", "steps": 80}),
+                                         "reference_mask": ["4", 0], "feature_layers": "", "steps": 40}),
         "6": node("GLELatentPaste", {"generator": ["1", 0], "target": ["2", 0], "reference": ["3", 0],
                                      "reference_mask": ["4", 0], "roi": ["5", 1], "steps": 100, "lr": 0.05,
                                      "gamma": 0.5, "layers": 6, "preview_every": 10, "feature_layer": ""}),

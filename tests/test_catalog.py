@@ -138,6 +138,20 @@ def test_catalog_refuses_another_generator(tmp_path, tiny_generator, catalog):
         load_catalog(path, other)
 
 
+def test_catalog_loader_names_foreign_and_broken_files(tmp_path, tiny_generator, catalog):
+    from gan_local_edit.core import CheckpointError, save_generator
+    generator_file = save_generator(tiny_generator, str(tmp_path / "g.safetensors"))
+    with pytest.raises(CheckpointError, match="is not a GAN Local Edit catalog"):
+        load_catalog(generator_file)
+    good = save_catalog(catalog, str(tmp_path / "c.safetensors"))
+    with open(good, "rb") as f:
+        data = f.read()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_catalog(str(cut))
+
+
 def test_labels_parse_and_validate(catalog):
     assert parse_labels("eyes: 3,7; mouth: 5\nnose:1") == {"eyes": (3, 7), "mouth": (5,), "nose": (1,)}
     for bad in ("eyes 3", "eyes: x", "e/yes: 1", "eyes:"):

@@ -183,6 +183,19 @@ def test_partial_synthesis_resumes_exactly(arch, until):
     assert torch.equal(img, full) and torch.equal(rest["b16.conv1"], feats["b16.conv1"])
 
 
+def test_features_only_runs_skip_rgb_but_keep_every_tap(tiny_generator):
+    g = tiny_generator
+    styles = g.styles(g.mapping(torch.randn(2, 16)))
+    taps = ["b8.conv1", "b8.torgb", "b16.conv1"]
+    _, full = g.synthesis_from_styles(styles, taps=taps)
+    state, early = g.synthesis_partial(styles, until="b8.conv1", taps=["b8.conv1"], track_image=False)
+    none, late = g.synthesis_from_styles(styles, taps=taps[1:], resume=state, return_image=False)
+    assert none is None and torch.equal(early["b8.conv1"], full["b8.conv1"])
+    assert all(torch.equal(late[t], full[t]) for t in taps[1:])
+    with pytest.raises(ValueError, match="features only"):
+        g.synthesis_from_styles(styles, resume=state)
+
+
 def test_edits_replace_layer_outputs(tiny_generator):
     g = tiny_generator
     ws = g.mapping(torch.randn(2, 16))

@@ -26,6 +26,15 @@ def test_w_plus_inversion_reconstructs_generated_images(tiny_generator, truth):
     assert len(res.start_losses) == 2 and len(res.start_losses[0]) == 2
 
 
+def test_inversion_depends_on_its_seed_only(tiny_generator, truth):
+    _, img = truth
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)  # other code drawing from the global generator must not matter
+        runs.append(invert(tiny_generator, img, InvertSettings(space="w+", steps=10, starts=2, seed=5)).latents.ws)
+    assert torch.equal(runs[0], runs[1])
+
+
 def test_fitted_noise_travels_with_the_latents(tiny_generator, truth):
     lat, img = truth
     res = invert(tiny_generator, img, InvertSettings(space="w", steps=30, starts=1, optimize_noise=True))

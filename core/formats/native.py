@@ -39,22 +39,31 @@ def read_metadata(path: str) -> dict:
         return dict(f.metadata() or {})
 
 
-def load_native(path: str):
+def read_tagged(path: str, tag: str, version: str, foreign: str, what: str = "safetensors file"):
+    """(metadata, tensors) of a safetensors file this pack wrote with ``tag``.
+
+    Foreign, newer and corrupt files each get a one-line error (``foreign`` is the message for
+    a safetensors file without our tag), never a traceback from inside safetensors.
+    """
     try:
         with safe_open(path, framework="pt") as f:
             meta = dict(f.metadata() or {})
-            if meta.get("format") != FORMAT_TAG:
-                raise CheckpointError(
-                    "it is a safetensors file without GAN Local Edit metadata (not a generator saved by this "
-                    "pack; diffusion or other model weights cannot be used here)")
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise UnsupportedCheckpointError(f"it has format version {meta.get('format_version')!r}; "
-                                                 f"this pack reads version {FORMAT_VERSION}")
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            if meta.get("format") != tag:
+                raise CheckpointError(foreign)
+            if meta.get("format_version") != version:
+                raise UnsupportedCheckpointError(f"the {what} has format version {meta.get('format_version')!r}; "
+                                                 f"this pack reads version {version}")
+            return meta, {k: f.get_tensor(k) for k in f.keys()}
     except CheckpointError:
         raise
     except Exception as e:
-        raise CheckpointError(f"the safetensors file is truncated or corrupt ({str(e)[:120]})") from None
+        raise CheckpointError(f"the {what} is truncated or corrupt ({str(e)[:120]})") from None
+
+
+def load_native(path: str):
+    meta, state = read_tagged(path, FORMAT_TAG, FORMAT_VERSION,
+                              "it is a safetensors file without GAN Local Edit metadata (not a generator saved by "
+                              "this pack; diffusion or other model weights cannot be used here)")
     arch = meta.get("architecture")
     if arch not in ARCHITECTURES:
         raise UnsupportedCheckpointError(f"its architecture {arch!r} is not one of {sorted(ARCHITECTURES)}")

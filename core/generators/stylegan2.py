@@ -274,6 +274,7 @@ class SynthesisState:
     x: torch.Tensor | None = None
     img: torch.Tensor | None = None
     skip: torch.Tensor | None = None
+    rgb_tracked: bool = True         # False after a features-only run: no image can follow
 
 
 class StyleGAN2Generator(Generator):
@@ -388,7 +389,7 @@ class StyleGAN2Generator(Generator):
         want = self._check_taps(taps)
         stop = None if return_image else want
         state, feats = self._run(styles, noise_mode, generator, want, edits, resume, until=None, stop_when=stop,
-                                 noise=noise)
+                                 noise=noise, track_image=return_image)
         if state is None:
             return None, feats
         if taps is None:
@@ -396,13 +397,17 @@ class StyleGAN2Generator(Generator):
         return state.img, feats
 
     def synthesis_partial(self, styles, until: str, noise_mode="const", taps=None, generator=None, edits=None,
-                          resume: "SynthesisState | None" = None, noise=None):
-        """Run up to and including layer ``until``; returns ``(state, feats)`` to resume from later."""
+                          resume: "SynthesisState | None" = None, noise=None, track_image: bool = True):
+        """Run up to and including layer ``until``; returns ``(state, feats)`` to resume from later.
+
+        ``track_image=False`` skips the RGB path (for callers that only want features): the
+        state then carries no image and must not be resumed into an image.
+        """
         want = self._check_taps(taps)
         if until not in self._step_names:
             raise KeyError(f"unknown layer {until!r}; see layers() for names")
         return self._run(styles, noise_mode, generator, want, edits, resume, until=until, stop_when=None,
-                         noise=noise)
+                         noise=noise, track_image=track_image)
 
     def noise_layers(self) -> dict[str, int]:
         """Conv layers that take per-pixel noise -> the noise map's resolution."""
@@ -454,7 +459,8 @@ class StyleGAN2Generator(Generator):
             prev = f"b{r}"
         return steps, inputs
 
-    def _run(self, styles, noise_mode, generator, want, edits, resume, until, stop_when, noise=None):
+    def _run(self, styles, noise_mode, generator, want, edits, resume, until, stop_when, noise=None,
+             track_image=True):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         self._check_styles(styles)
@@ -472,11 +478,19 @@ class StyleGAN2Generator(Generator):
         else:
             if resume.after not in self._step_names:
                 raise KeyError(f"cannot resume after unknown layer {resume.after!r}")
-            st, started = SynthesisState(resume.after, resume.x, resume.img, resume.skip), False
+            if track_image and not resume.rgb_tracked:
+                raise ValueError("this partial run skipped the RGB path (track_image=False); "
+                                 "it can be resumed for features only")
+            st, started = SynthesisState(resume.after, resume.x, resume.img, resume.skip, resume.rgb_tracked), False
+        st.rgb_tracked = st.rgb_tracked and track_image
         feats = {}
         for name, kind, block in self._steps:
             if not started:
                 started = name == st.after
+                continue
+            if kind == "torgb" and not track_image and name not in want and name != until:
+                st.img = None      # the RGB path is not followed: no stale image survives
+                st.after = name
                 continue
             if kind == "const":
                 out = block.const.unsqueeze(0).expand(batch, -1, -1, -1)
@@ -495,7 +509,10 @@ class StyleGAN2Generator(Generator):
             if name in edits:
                 out = edits[name](out)
             if kind == "torgb":
-                st.img = out if st.img is None else self._fir.upsample2x(st.img) + out
+                if not track_image:
+                    st.img = None
+                else:
+                    st.img = out if st.img is None else self._fir.upsample2x(st.img) + out
             else:
                 st.x = out
             st.after = name

@@ -224,10 +224,15 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     dev = g.device
 
     feats, states, kept = [], [], {t: [] for t in early}
+    s1 = s2 = 0.0
     for b in range(n_batches):
         styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
-        state, out = g.synthesis_partial(styles, until=layer, taps=early + [layer])
-        feats.append(out[layer].float().cpu())
+        state, out = g.synthesis_partial(styles, until=layer, taps=early + [layer], track_image=False)
+        a = out[layer].float().cpu()
+        feats.append(a)
+        flat = a.flatten(2)                      # per-channel running sums: no second pass for mean/std
+        s1 = s1 + flat.sum(2).sum(0).double()
+        s2 = s2 + flat.square().sum(2).sum(0).double()
         for t in early:
             kept[t].append(out[t].float().cpu())
         states.append(state)
@@ -235,9 +240,10 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
             on_step(b + 1, total, None)
 
     feat = torch.cat(feats)
-    c = feat.shape[1]
-    std, mean = torch.std_mean(feat, dim=(0, 2, 3))
-    std = std.clamp_min(1e-6)
+    c, count = feat.shape[1], feat.numel() // feat.shape[1]
+    mean = s1 / count
+    std = ((s2 - count * mean.square()).clamp_min(0) / max(count - 1, 1)).sqrt().float().clamp_min(1e-6)
+    mean = mean.float()
     km = spherical_kmeans(_sample_rows(feat, mean, std, FIT_ROWS, seed), k, seed=seed, restarts=restarts)
     n, h, w = feat.shape[0], feat.shape[2], feat.shape[3]
     labels = _assign_positions(feat, mean, std, km.centroids)
@@ -255,7 +261,7 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     late_stats = {}
     for b, state in enumerate(states):
         styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
-        _, out = g.synthesis_from_styles(styles, taps=late, resume=state)
+        _, out = g.synthesis_from_styles(styles, taps=late, resume=state, return_image=False)
         u, sized = onehot[b * batch:(b + 1) * batch], {}
         for t in late:
             a = out[t].float().cpu()

@@ -29,10 +29,10 @@ from .autograd import normal_tensor, trainable
 
 @dataclass
 class MatchSettings:
-    steps: int = 80
-    lr_scale: float = 0.5
+    steps: int = 40                    # the paper's 80-step schedule compressed 2x: the parallel
+    lr_scale: float = 0.5              # starts begin close, and the lattice polish settles the end
     lr_angle: float = 5.0              # degrees
-    lr_step: int = 20
+    lr_step: int | None = None         # StepLR period; None: a quarter of the steps (paper: 20 of 80)
     lr_gamma: float = 0.5
     max_angle: float = 45.0            # |alpha| beyond this is penalised (degrees)
     max_scale_term: float = 1.5        # |s - 1/s| beyond this is penalised (s in about [0.5, 2])
@@ -43,6 +43,7 @@ class MatchSettings:
     angles: tuple = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
     refine_top: int = 3                # hypotheses refined by Adam
     window: int = 9                    # refinement tracks the peak in a window of this side
+    start_stride: int = 2              # starting hypotheses are scored on every 2nd position
 
 
 @dataclass
@@ -107,27 +108,30 @@ def rotation(angle_deg: torch.Tensor) -> torch.Tensor:
 
 
 def _sample_sum(dots, offsets, weights, scale, angle, grid, size):
-    """sum_n w_n dots_n(p + s T(alpha) p_n) / sum w for positions ``grid`` [H, P, P, 2] (pixels)."""
-    n, h = dots.shape[0], scale.shape[0]
-    q = scale[:, None, None] * torch.einsum("hij,nj->hni", rotation(angle), offsets)       # [H, N, 2]
-    pts = grid[:, None] + q[:, :, None, None, :]                                            # [H, N, P, P, 2]
-    pts = (pts + 0.5) * (2.0 / size) - 1.0
-    p = grid.shape[1]
-    sampled = F.grid_sample(dots[None].expand(h, -1, -1, -1).reshape(h * n, 1, size, size),
-                            pts.reshape(h * n, p, p, 2), mode="bilinear", padding_mode="zeros",
-                            align_corners=False).view(h, n, p, p)
-    return (sampled * weights.view(1, n, 1, 1)).sum(1) / weights.sum()
+    """sum_n w_n dots_n(p + s T(alpha) p_n) / sum w for positions ``grid`` [H, P, P, 2] (pixels).
+
+    The N maps are the batch of one ``grid_sample`` call, each with the grid of its own point
+    for all H hypotheses stacked, so the maps are never copied per hypothesis.
+    """
+    n, h, p = dots.shape[0], scale.shape[0], grid.shape[1]
+    unit = 2.0 / size                                   # pixels -> grid_sample's [-1, 1] coordinates
+    q = (scale * unit)[None, :, None] * torch.einsum("hij,nj->nhi", rotation(angle), offsets)  # [N, H, 2]
+    pts = ((grid + 0.5) * unit - 1.0)[None] + q[:, :, None, None, :]                       # [N, H, P, P, 2]
+    sampled = F.grid_sample(dots[:, None], pts.reshape(n, h * p, p, 2), mode="bilinear",
+                            padding_mode="zeros", align_corners=False).view(n, h, p, p)
+    return torch.einsum("nhxy,n->hxy", sampled, weights) / weights.sum()
 
 
-def _full_grid(h, size, dev):
-    c = torch.arange(size, dtype=torch.float32, device=dev)
+def _full_grid(h, size, dev, stride=1):
+    c = torch.arange(0, size, stride, dtype=torch.float32, device=dev)
     gy, gx = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([gx, gy], -1)[None].expand(h, -1, -1, -1)
 
 
-def _similarity_maps(dots, offsets, weights, scale, angle, size):
-    """S(p0) at every grid position for every hypothesis: [H, S, S]."""
-    return _sample_sum(dots, offsets, weights, scale, angle, _full_grid(scale.shape[0], size, dots.device), size)
+def _similarity_maps(dots, offsets, weights, scale, angle, size, stride=1):
+    """S(p0) for every hypothesis at grid positions p0 = stride * (i, j): [H, S', S']."""
+    grid = _full_grid(scale.shape[0], size, dots.device, stride)
+    return _sample_sum(dots, offsets, weights, scale, angle, grid, size)
 
 
 def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2):
@@ -184,17 +188,19 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         with torch.no_grad():
             s0 = torch.tensor([s for s, _ in starts], dtype=torch.float32)
             a0 = torch.tensor([a for _, a in starts], dtype=torch.float32)
-            peaks0 = _similarity_maps(dots, offsets, weights, s0, a0, size).flatten(1).max(1)
+            coarse = _similarity_maps(dots, offsets, weights, s0, a0, size, st.start_stride)
+            peaks0 = coarse.flatten(1).max(1)
         top = torch.argsort(peaks0.values, descending=True)[: max(1, st.refine_top)]
         scale = s0[top].clone().requires_grad_(True)
         angle = a0[top].clone().requires_grad_(True)
-        where = torch.stack([peaks0.indices[top] % size, peaks0.indices[top] // size], -1).float()  # (x, y)
+        side = coarse.shape[-1]
+        where = torch.stack([peaks0.indices[top] % side, peaks0.indices[top] // side], -1).float() * st.start_stride
         half = st.window // 2
         offs = torch.arange(-half, half + 1, dtype=torch.float32)
         wy, wx = torch.meshgrid(offs, offs, indexing="ij")
         window = torch.stack([wx, wy], -1)                                                  # [P, P, 2]
         opt = torch.optim.Adam([{"params": [scale], "lr": st.lr_scale}, {"params": [angle], "lr": st.lr_angle}])
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=st.lr_step, gamma=st.lr_gamma)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=st.lr_step or max(1, st.steps // 4), gamma=st.lr_gamma)
         for step in range(st.steps):
             grid = where.round()[:, None, None, :] + window[None]
             smap = _sample_sum(dots, offsets, weights, scale, angle, grid, size)           # [H, P, P]

@@ -153,7 +153,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             lr = st.lr * (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / st.lr_rampup if st.lr_rampup else 1)
             for group in opt.param_groups:
                 group["lr"] = lr
-            w = w_opt + torch.randn_like(w_opt) * noise_scale
+            w = w_opt + torch.randn(w_opt.shape, generator=gen).to(w_opt) * noise_scale   # seeded, not global
             ws = w.expand(-1, g.num_ws, -1) if rows == 1 else w
             img = g.synthesis(ws, noise=maps or None)
             per_sample = reconstruction_loss(img, tgt, st)
