@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..core.imaging import from_bhwc
 from ..core.ops.invert import InvertSettings, invert
+from ..core.ops.perceptual import load_vgg16
 from ..core.ops.pivotal_tuning import TuneSettings, pivotal_tune
 from . import comfy_bridge as bridge
 
@@ -44,12 +45,19 @@ class InvertImage:
                                                                              "as one batch."}),
             "optimize_noise": ("BOOLEAN", {"default": True, "tooltip": "Also fit the per-pixel noise maps "
                                                                       "(sharper reconstructions)."}),
+        }, "optional": {
+            "vgg16": (["none"] + bridge.list_model_files(bridge.PERCEPTUAL_FOLDER),
+                      {"default": "none", "tooltip": "Optional VGG16 weights (torchvision layout) in "
+                                                     "models/gan_perceptual: adds a feature loss. Never needed."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def invert(self, generator, image, space, steps, seed, starts, optimize_noise, unique_id=None):
+    def invert(self, generator, image, space, steps, seed, starts, optimize_noise, vgg16="none", unique_id=None):
         settings = InvertSettings(space=space.lower(), steps=steps, seed=seed, starts=starts,
                                   optimize_noise=optimize_noise)
-        res = invert(generator, comfy_images(image), settings, on_step=bridge.Progress(steps, unique_id))
+        net = None if vgg16 in (None, "", "none") else \
+            load_vgg16(bridge.model_file_path(vgg16, bridge.PERCEPTUAL_FOLDER), device=generator.device)
+        res = invert(generator, comfy_images(image), settings, on_step=bridge.Progress(steps, unique_id),
+                     feature_net=net)
         return (res.latents, bridge.image_to_comfy(res.reconstruction), res.report())
 
 

@@ -78,3 +78,54 @@ def test_invert_nodes_under_inference_mode(tiny_generator, truth):
     assert recon.shape == image.shape and "PSNR" in report and "->" in text and again.shape == image.shape
     with pytest.raises(ValueError, match="alpha"):
         NODES["GLEInvertImage"]().invert(tiny_generator, torch.zeros(1, 16, 16, 4), "W", 1, 0, 1, False)
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    """A VGG16 state dict in torchvision's layout with random weights (the real one cannot be downloaded)."""
+    from gan_local_edit.core.ops.perceptual import VGG16Features
+    torch.manual_seed(0)
+    state = {k: v for k, v in VGG16Features().state_dict().items() if k.startswith("features.")}
+    state["classifier.0.weight"] = torch.zeros(4, 4)       # extra entries of the real file are ignored
+    path = tmp_path_factory.mktemp("perceptual") / "vgg16.pth"
+    torch.save(state, str(path))
+    return path
+
+
+def test_vgg16_file_loads_and_measures_a_distance(vgg_file):
+    from gan_local_edit.core.ops.perceptual import load_vgg16
+    net = load_vgg16(str(vgg_file))
+    a, b = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    stages = net.stages(a)
+    assert [s.shape[-1] for s in stages] == [64, 32, 16, 8, 4]       # small images are up-sampled
+    assert torch.all(net.distance(a, stages) < 1e-6) and torch.all(net.distance(b, stages) > 1e-3)
+
+
+def test_vgg16_loader_refuses_other_files(tmp_path, vgg_file):
+    from gan_local_edit.core import CheckpointError
+    from gan_local_edit.core.ops.perceptual import load_vgg16
+    state = torch.load(str(vgg_file), weights_only=True)
+    del state["features.28.weight"]
+    torch.save(state, str(tmp_path / "partial.pth"))
+    with pytest.raises(CheckpointError, match="not a torchvision VGG16"):
+        load_vgg16(str(tmp_path / "partial.pth"))
+    state = torch.load(str(vgg_file), weights_only=True)
+    state["features.0.weight"] = torch.zeros(64, 3, 5, 5)
+    torch.save(state, str(tmp_path / "shape.pth"))
+    with pytest.raises(CheckpointError, match="VGG16 needs"):
+        load_vgg16(str(tmp_path / "shape.pth"))
+    import os
+    import pickle
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps(os.system, protocol=2))     # a global that must never load
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_vgg16(str(tmp_path / "evil.pth"))
+
+
+def test_invert_node_uses_a_vgg16_file_under_inference_mode(monkeypatch, vgg_file, tiny_generator, truth):
+    monkeypatch.setenv("GLE_GAN_PERCEPTUAL", str(vgg_file.parent))
+    node = NODES["GLEInvertImage"]
+    assert "vgg16.pth" in node.INPUT_TYPES()["optional"]["vgg16"][0]
+    _, img = truth
+    with torch.inference_mode():   # as ComfyUI runs nodes
+        lat, recon, report = node().invert(tiny_generator, to_bhwc(img[:1]), "W+", 3, 0, 1, False, vgg16="vgg16.pth")
+    assert recon.shape == (1, 16, 16, 3) and "PSNR" in report and not lat.ws.requires_grad

@@ -38,6 +38,7 @@ class InvertSettings:
     lr_rampdown: float = 0.25
     l1_weight: float = 1.0
     ssim_weight: float = 1.0
+    feature_weight: float = 1.0        # weight of the optional VGG16 feature distance (when a net is given)
     preview_every: int = 25
 
     def __post_init__(self):
@@ -98,11 +99,17 @@ def w_statistics(generator, samples: int = 10000, seed: int = 123):
     return avg, float(std)
 
 
-def reconstruction_loss(img, target, st: InvertSettings) -> torch.Tensor:
-    """Per-sample L1 + (1 - multi-scale SSIM): [B]."""
+def reconstruction_loss(img, target, st: InvertSettings, features=None) -> torch.Tensor:
+    """Per-sample L1 + (1 - multi-scale SSIM) [+ feature distance]: [B].
+
+    ``features`` is ``(net, target_stages)`` for the optional VGG16 distance.
+    """
     loss = st.l1_weight * (img - target).abs().flatten(1).mean(1)
     if st.ssim_weight:
         loss = loss + st.ssim_weight * (1 - ssim(img, target, per_image=True, multiscale=True))
+    if features is not None and st.feature_weight:
+        net, stages = features
+        loss = loss + st.feature_weight * net.distance(img, stages)
     return loss
 
 
@@ -119,8 +126,12 @@ def noise_regularizer(maps) -> torch.Tensor:
     return total
 
 
-def invert(generator, images: torch.Tensor, settings: InvertSettings | None = None, on_step=None) -> InvertResult:
-    """Fit latents (and noise maps) to images [B, C, H, W] in [-1, 1]."""
+def invert(generator, images: torch.Tensor, settings: InvertSettings | None = None, on_step=None,
+           feature_net=None) -> InvertResult:
+    """Fit latents (and noise maps) to images [B, C, H, W] in [-1, 1].
+
+    ``feature_net`` (optional, e.g. ``perceptual.load_vgg16(path)``) adds its feature distance.
+    """
     st = settings or InvertSettings()
     g = generator
     with trainable():
@@ -145,6 +156,11 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
         params = [w_opt] + list(maps.values())
         opt = torch.optim.Adam(params, lr=st.lr, betas=(0.9, 0.999))
         tgt = target.repeat_interleave(s, dim=0)
+        features = None
+        if feature_net is not None:
+            feature_net = feature_net.to(g.device)
+            with torch.no_grad():
+                features = (feature_net, feature_net.stages(tgt))
         result = InvertResult(latents=None, reconstruction=None, target=target.cpu(), psnr=[], ssim=[], crop=crop)
         for step in range(1, st.steps + 1):
             t = (step - 1) / st.steps
@@ -156,7 +172,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             w = w_opt + torch.randn(w_opt.shape, generator=gen).to(w_opt) * noise_scale   # seeded, not global
             ws = w.expand(-1, g.num_ws, -1) if rows == 1 else w
             img = g.synthesis(ws, noise=maps or None)
-            per_sample = reconstruction_loss(img, tgt, st)
+            per_sample = reconstruction_loss(img, tgt, st, features)
             loss = per_sample.sum()
             if maps:
                 loss = loss + st.noise_regularize * noise_regularizer(list(maps.values())).sum()
@@ -178,7 +194,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             ws_final = w_opt.detach().expand(-1, g.num_ws, -1) if rows == 1 else w_opt.detach()
             final_maps = {k: v.detach() for k, v in maps.items()} or None
             img = g.synthesis(ws_final, noise=final_maps)
-            per_sample = reconstruction_loss(img, tgt, st)
+            per_sample = reconstruction_loss(img, tgt, st, features)
             best = per_sample.view(b, s).argmin(1) + torch.arange(b, device=g.device) * s
             recon = img[best].float()
             result.start_losses = per_sample.view(b, s).cpu().tolist()
