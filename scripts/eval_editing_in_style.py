@@ -57,31 +57,39 @@ def out_at(rows, in_value):
     return float(np.interp(in_value, xs, ys))
 
 
-def plot(curves: dict, path: str, size=(520, 380)):
-    """A plain line plot (PIL only): Out-MSE against In-MSE, one colour per curve."""
-    w, h = size
-    m = 50
-    allx = [r[1] for rows in curves.values() for r in rows]
-    ally = [r[2] for rows in curves.values() for r in rows]
-    x0, x1, y0, y1 = 0, max(allx) * 1.05, 0, max(ally) * 1.05
-    im = Image.new("RGB", size, "white")
+def plot(curves: dict, path: str, panel=(420, 340)):
+    """Out-MSE against In-MSE (PIL only): one panel per label, sequential vs simultaneous.
+
+    Each panel's In-MSE axis stops at 1.5x the sequential curve's reach, where both queries
+    can be compared; simultaneous points beyond it are left out of view.
+    """
+    labels = sorted({name.split()[0] for name in curves})
+    w, h, m = panel[0], panel[1], 50
+    im = Image.new("RGB", (w * len(labels), h), "white")
     d = ImageDraw.Draw(im)
-    d.rectangle([m, 10, w - 10, h - m], outline="black")
-    tx = lambda x: m + (x - x0) / (x1 - x0) * (w - 10 - m)  # noqa: E731
-    ty = lambda y: h - m - (y - y0) / (y1 - y0) * (h - m - 10)  # noqa: E731
-    colours = [(200, 30, 30), (30, 90, 200), (240, 140, 20), (40, 160, 70)]
-    for i, (name, rows) in enumerate(curves.items()):
-        pts = [(tx(r[1]), ty(r[2])) for r in sorted(rows, key=lambda r: r[1])]
-        d.line(pts, fill=colours[i % 4], width=2)
-        for p in pts:
-            d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], fill=colours[i % 4])
-        d.text((m + 8, 14 + 14 * i), name, fill=colours[i % 4])
-    for k in range(5):
-        xv, yv = x0 + (x1 - x0) * k / 4, y0 + (y1 - y0) * k / 4
-        d.text((tx(xv) - 10, h - m + 6), f"{xv:.0f}", fill="black")
-        d.text((4, ty(yv) - 6), f"{yv:.1f}", fill="black")
-    d.text((w // 2 - 40, h - 20), "In-MSE (CIELAB^2)", fill="black")
-    d.text((4, 0), "Out-MSE", fill="black")
+    colours = {"sequential": (200, 30, 30), "simultaneous": (30, 90, 200)}
+    for j, label in enumerate(labels):
+        ox = j * w
+        seq_reach = max(r[1] for r in curves[f"{label} sequential"])
+        x1 = 1.5 * seq_reach
+        shown = {mode: [r for r in sorted(curves[f"{label} {mode}"], key=lambda r: r[1]) if r[1] <= x1]
+                 for mode in colours}
+        y1 = 1.05 * max(r[2] for rows in shown.values() for r in rows)
+        tx = lambda x: ox + m + x / x1 * (w - 10 - m)  # noqa: E731
+        ty = lambda y: h - m - y / y1 * (h - m - 24)  # noqa: E731
+        d.rectangle([ox + m, 24, ox + w - 10, h - m], outline="black")
+        d.text((ox + m, 6), f"{label}: Out-MSE vs In-MSE (CIELAB^2)", fill="black")
+        for i, (mode, rows) in enumerate(shown.items()):
+            pts = [(tx(r[1]), ty(r[2])) for r in rows]
+            if len(pts) > 1:
+                d.line(pts, fill=colours[mode], width=2)
+            for p in pts:
+                d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=colours[mode])
+            d.text((ox + m + 8, 30 + 14 * i), mode, fill=colours[mode])
+        for k in range(5):
+            d.text((tx(x1 * k / 4) - 8, h - m + 6), f"{x1 * k / 4:.0f}", fill="black")
+            d.text((ox + 4, ty(y1 * k / 4) - 6), f"{y1 * k / 4:.0f}", fill="black")
+        d.text((ox + w // 2 - 20, h - 22), "In-MSE", fill="black")
     im.save(path)
 
 

@@ -25,7 +25,7 @@ from gan_local_edit.headless.ui_format import SEED_NAMES, widget_inputs  # noqa:
 
 EMBEDDED = "embedded: faces64"
 CATALOG = "embedded: faces64_k16"
-LABELS = "eyes: 1; nose: 0; mouth: 15"          # the shipped catalog's part numbers (see docs/)
+LABELS = "eyes: 14; nose: 2; mouth: 15"          # the shipped catalog's part numbers (see docs/)
 TARGET_SEED, REFERENCE_SEED = 1000, 2000
 
 

@@ -210,3 +210,25 @@ def test_catalog_nodes_end_to_end(tmp_path, monkeypatch, tiny_generator):
     assert heat.shape == (2, 16, 16, 3) and "In-MSE" in text and "mean:" in text
     with pytest.raises(ValueError, match="strength"):
         NODES["GLECatalogStyleTransfer"]().transfer(g, loaded, t, r, "mouth", "sequential", "abc", 5.0, 0.1)
+
+
+def test_shipped_catalog_is_what_the_build_workflow_makes():
+    """catalog_build.json labels clusters by number: those numbers must be the shipped catalog's,
+    and building with the workflow's settings must give the same clusters in the same order."""
+    import json
+    import os
+
+    from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator
+    g = load_embedded_generator(device="cpu")
+    shipped = load_embedded_catalog(g)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "workflows", "catalog_build.json")) as f:
+        graph = json.load(f)
+    build = next(n["inputs"] for n in graph.values() if n["class_type"] == "GLEBuildSemanticCatalog")
+    labels = next(n["inputs"]["labels"] for n in graph.values() if n["class_type"] == "GLELabelCatalogClusters")
+    assert parse_labels(labels) == shipped.labels
+    with torch.no_grad():
+        fresh = build_catalog(g, n_samples=build["n_samples"], k=build["k"], seed=build["seed"],
+                              truncation_psi=build["truncation_psi"])
+    cos = fresh.centroids @ shipped.centroids.t()
+    assert torch.equal(cos.argmax(1), torch.arange(build["k"])) and float(cos.diagonal().min()) > 0.999
