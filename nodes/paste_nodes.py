@@ -98,7 +98,7 @@ class LatentPaste:
             "steps": ("INT", {"default": 100, "min": 1, "max": 5000, "tooltip": "Optimisation steps."}),
             "lr": ("FLOAT", {"default": 0.05, "min": 0.0001, "max": 1.0, "step": 0.005,
                              "tooltip": "Adam learning rate (paper: 0.05)."}),
-            "gamma": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
+            "gamma": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.05,
                                 "tooltip": "Weight of keeping the outside unchanged (< 1)."}),
             "layers": ("INT", {"default": 6, "min": 1, "max": 32, "tooltip": "How many first W+ rows change."}),
             "preview_every": ("INT", {"default": 10, "min": 1, "max": 1000,

@@ -92,7 +92,7 @@ WORKFLOWS = {
                                          "reference_mask": ["4", 0], "feature_layers": "", "steps": 40}),
         "6": node("GLELatentPaste", {"generator": ["1", 0], "target": ["2", 0], "reference": ["3", 0],
                                      "reference_mask": ["4", 0], "roi": ["5", 1], "steps": 100, "lr": 0.05,
-                                     "gamma": 0.5, "layers": 6, "preview_every": 10, "feature_layer": ""}),
+                                     "gamma": 0.1, "layers": 6, "preview_every": 10, "feature_layer": ""}),
         "7": node("SaveImage", {"images": ["6", 0], "filename_prefix": "gle_paste"}),
         "8": node("SaveImage", {"images": ["6", 2], "filename_prefix": "gle_paste_trajectory"}),
         "9": node("SaveImage", {"images": ["5", 2], "filename_prefix": "gle_paste_roi"}),

@@ -69,6 +69,23 @@ def test_paste_moves_inside_more_than_outside(paste_case):
     assert inside > outside
 
 
+def test_chained_pastes_stay_in_w_plus_and_keep_the_first_edit(paste_case):
+    g, t, r, _, _ = paste_case
+    r2 = sample_latents(g, 3, 1, 0.7)
+    left, right = disc(16, 4, 8, 3), disc(16, 12, 8, 3)
+    roi_left = MatchResult(centre=(4, 8), scale=1.0, angle=0.0, score=1, ref_centre=(4, 8), grid_size=16)
+    roi_right = MatchResult(centre=(12, 8), scale=1.0, angle=0.0, score=1, ref_centre=(12, 8), grid_size=16)
+    settings = PasteSettings(steps=30, lr=0.05, layers=3, preview_every=30)
+    first = paste(g, t, r, left, roi_left, settings)
+    second = paste(g, first.latents, r2, right, roi_right, settings)
+    assert second.latents.space == "w+" and second.latents.ws.shape == t.ws.shape
+    base = g.synthesis(t.ws)
+    moved_first = (first.image - base).abs().mean(1)[0][left > 0.5].mean()
+    kept = (second.image - first.image).abs().mean(1)[0]
+    assert kept[left > 0.5].mean() < moved_first            # the first part survives the second paste
+    assert kept[right > 0.5].mean() > kept[left > 0.5].mean()  # and the second edit lands where asked
+
+
 def test_interrupted_paste_leaves_everything_usable(paste_case):
     g, t, r, mask, roi = paste_case
     state = {k: v.clone() for k, v in g.state_dict().items()}

@@ -178,15 +178,25 @@ class _ContributionStats:
         return (m / m.sum(0, keepdim=True).clamp_min(1e-12)).float()
 
 
-def _sample_rows(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, count: int, seed: int):
-    """A seeded random subset of positions as standardised, unit-length rows [count, C] (to fit k-means)."""
-    n, c, h, w = feat.shape
-    total = n * h * w
+def _sample_rows(feats: list, mean: torch.Tensor, std: torch.Tensor, count: int, seed: int):
+    """A seeded random subset of positions as standardised, unit-length rows [count, C] (to fit k-means).
+
+    ``feats`` are the batches [n_b, C, h, w] in order; positions are numbered across them, so
+    no concatenated copy of all activations is needed.
+    """
+    c, h, w = feats[0].shape[1:]
+    total = sum(f.shape[0] for f in feats) * h * w
     gen = torch.Generator().manual_seed(int(seed) + 7919)
     idx = torch.randperm(total, generator=gen)[:min(count, total)]
-    rows = feat.permute(0, 2, 3, 1).reshape(total, c)[idx] if total <= count else \
-        feat[idx // (h * w), :, (idx // w) % h, idx % w]
-    rows = (rows.float() - mean) / std
+    img, pos = idx // (h * w), idx % (h * w)
+    rows = torch.empty(len(idx), c)
+    first = 0
+    for f in feats:
+        sel = (img >= first) & (img < first + f.shape[0])
+        p = pos[sel]
+        rows[sel] = f[img[sel] - first, :, p // w, p % w].float()
+        first += f.shape[0]
+    rows = (rows - mean) / std
     return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -200,7 +210,13 @@ def _assign_positions(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
     bias = -(wk * mean).sum(1)                                      # [K]
     n, c, h, w = feat.shape
     scores = torch.matmul(wk, feat.float().reshape(n, c, h * w)) + bias[:, None]   # [N, K, h*w]
-    return scores.argmax(1).view(n, h, w)
+    # a running maximum over k: argmax across the strided K axis is several times slower
+    best, labels = scores[:, 0].clone(), torch.zeros(n, h * w, dtype=torch.long, device=feat.device)
+    for k in range(1, scores.shape[1]):
+        better = scores[:, k] > best                                # strict: ties keep the first, as argmax
+        best = torch.where(better, scores[:, k], best)
+        labels[better] = k
+    return labels.view(n, h, w)
 
 
 @torch.no_grad()
@@ -223,10 +239,11 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     total = 2 * n_batches + 1
     dev = g.device
 
-    feats, states, kept = [], [], {t: [] for t in early}
+    feats, states, batch_styles, kept = [], [], [], {t: [] for t in early}
     s1 = s2 = 0.0
     for b in range(n_batches):
         styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
+        batch_styles.append(styles)
         state, out = g.synthesis_partial(styles, until=layer, taps=early + [layer], track_image=False)
         a = out[layer].float().cpu()
         feats.append(a)
@@ -239,28 +256,26 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
         if on_step:
             on_step(b + 1, total, None)
 
-    feat = torch.cat(feats)
-    c, count = feat.shape[1], feat.numel() // feat.shape[1]
+    c, h, w = feats[0].shape[1:]
+    n, count = n_samples, n_samples * h * w
     mean = s1 / count
     std = ((s2 - count * mean.square()).clamp_min(0) / max(count - 1, 1)).sqrt().float().clamp_min(1e-6)
     mean = mean.float()
-    km = spherical_kmeans(_sample_rows(feat, mean, std, FIT_ROWS, seed), k, seed=seed, restarts=restarts)
-    n, h, w = feat.shape[0], feat.shape[2], feat.shape[3]
-    labels = _assign_positions(feat, mean, std, km.centroids)
+    km = spherical_kmeans(_sample_rows(feats, mean, std, FIT_ROWS, seed), k, seed=seed, restarts=restarts)
+    labels = torch.cat([_assign_positions(f, mean, std, km.centroids) for f in feats])
     onehot = torch.zeros(n, k, h, w).scatter_(1, labels[:, None], 1.0)
     if on_step:
         on_step(n_batches + 1, total, None)
 
-    stats = {t: _ContributionStats(k, (kept[t][0] if t in kept else feat).shape[1])
+    stats = {t: _ContributionStats(k, (kept[t][0] if t in kept else feats[0]).shape[1])
              for t in early + [layer]}
     for b in range(n_batches):
         u, sized = onehot[b * batch:(b + 1) * batch], {}
         for t in early:
             stats[t].add(kept[t][b], _memberships(u, kept[t][b].shape[-2:], sized))
-        stats[layer].add(feats[b], _memberships(u, feat.shape[-2:], sized))
+        stats[layer].add(feats[b], _memberships(u, (h, w), sized))
     late_stats = {}
-    for b, state in enumerate(states):
-        styles = g.styles(lat.ws[b * batch:(b + 1) * batch].to(dev))
+    for b, (state, styles) in enumerate(zip(states, batch_styles)):
         _, out = g.synthesis_from_styles(styles, taps=late, resume=state, return_image=False)
         u, sized = onehot[b * batch:(b + 1) * batch], {}
         for t in late:

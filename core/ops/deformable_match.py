@@ -278,7 +278,9 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
     if target.batch_size != 1 or reference.batch_size != 1:
         raise ValueError("deformable matching takes one target and one reference latent")
     layers = layers or default_match_layers(generator)
-    size = size or min(128, generator.resolution)
+    if size is None:  # the finest chosen map's own grid: up-sampling features further adds no information
+        res = {l.name: l.resolution for l in generator.layers()}
+        size = min(128, max(res.get(name, generator.resolution) for name in layers))
     from ..latents import Latents
     both = Latents.concat([target, reference]) if target.ws is not None and reference.ws is not None else None
     if both is not None:

@@ -23,10 +23,9 @@ def assign(x: torch.Tensor, centroids: torch.Tensor, chunk: int = 65536):
     """Nearest centroid by cosine for unit rows ``x``; returns (labels, best similarity)."""
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     best = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
-    ct = centroids.t().contiguous()
     for s in range(0, x.shape[0], chunk):
-        sim = x[s:s + chunk] @ ct
-        best[s:s + chunk], labels[s:s + chunk] = sim.max(dim=1)
+        sim = centroids @ x[s:s + chunk].t()           # [K, chunk]: faster than the skinny [chunk, K] product
+        best[s:s + chunk], labels[s:s + chunk] = sim.max(dim=0)
     return labels, best
 
 

@@ -27,7 +27,7 @@ from .deformable_match import MatchResult, warp_to_target
 class PasteSettings:
     steps: int = 100
     lr: float = 0.05
-    gamma: float = 0.5
+    gamma: float = 0.1                  # outside weight per pixel (the outside is most of the image)
     layers: int = 6
     feature_layer: str | None = None    # default: the block output nearest 32x32
     preview_every: int = 10
@@ -83,13 +83,14 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
         tail = w_t[:, st.layers:]
         opt = torch.optim.Adam([head], lr=st.lr)
         result = PasteResult(latents=target, image=None)
-        denom_in = m_t.sum().clamp_min(1.0) * f_t.shape[1]
-        denom_out = (1 - m_t).sum().clamp_min(1.0) * f_t.shape[1]
+        # The paper's plain L1 norms (sums over pixels), divided by one constant for scale only:
+        # per pixel, outside counts gamma times inside, so the large outside region dominates
+        # once the edit spreads, which is what makes later steps more local.
+        denom = float(f_t[0].numel())
         for step in range(1, st.steps + 1):
             ws = torch.cat([head, tail], dim=1)
             f = _features(generator, ws, layer, size, n_t)
-            loss = ((f_ref - m_t * f).abs().sum() / denom_in
-                    + st.gamma * ((1 - m_t) * (f_t - f)).abs().sum() / denom_out)
+            loss = ((f_ref - m_t * f).abs().sum() + st.gamma * ((1 - m_t) * (f_t - f)).abs().sum()) / denom
             opt.zero_grad()
             loss.backward()
             opt.step()
