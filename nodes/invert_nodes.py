@@ -1,6 +1,7 @@
 """Nodes for projecting real images into the latent space and pivotal tuning."""
 from __future__ import annotations
 
+from ..core.formats.cache import load_cached
 from ..core.imaging import from_bhwc
 from ..core.ops.invert import InvertSettings, invert
 from ..core.ops.perceptual import load_vgg16
@@ -55,7 +56,7 @@ class InvertImage:
         settings = InvertSettings(space=space.lower(), steps=steps, seed=seed, starts=starts,
                                   optimize_noise=optimize_noise)
         net = None if vgg16 in (None, "", "none") else \
-            load_vgg16(bridge.model_file_path(vgg16, bridge.PERCEPTUAL_FOLDER), device=generator.device)
+            load_cached(load_vgg16, bridge.model_file_path(vgg16, bridge.PERCEPTUAL_FOLDER), generator.device)
         res = invert(generator, comfy_images(image), settings, on_step=bridge.Progress(steps, unique_id),
                      feature_net=net)
         return (res.latents, bridge.image_to_comfy(res.reconstruction), res.report())

@@ -22,6 +22,16 @@ def catalog(tiny_generator):
     return build_catalog(tiny_generator, n_samples=24, k=4, seed=3, batch=10)
 
 
+def test_kmeans_normalises_every_row_not_a_prefix():
+    gen = torch.Generator().manual_seed(2)
+    x = F.normalize(torch.randn(3000, 8, generator=gen), dim=1)
+    scaled = x.clone()
+    scaled[2000:] *= 5.0                        # only rows past the first thousands are off the sphere
+    a, b = spherical_kmeans(x, 4, seed=0, restarts=2), spherical_kmeans(scaled, 4, seed=0, restarts=2)
+    assert torch.equal(a.labels, b.labels)
+    torch.testing.assert_close(a.centroids, b.centroids)
+
+
 def test_kmeans_recovers_planted_clusters_exactly():
     gen = torch.Generator().manual_seed(0)
     centres = F.normalize(torch.randn(5, 16, generator=gen), dim=1)

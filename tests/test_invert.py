@@ -125,7 +125,16 @@ def test_invert_node_uses_a_vgg16_file_under_inference_mode(monkeypatch, vgg_fil
     monkeypatch.setenv("GLE_GAN_PERCEPTUAL", str(vgg_file.parent))
     node = NODES["GLEInvertImage"]
     assert "vgg16.pth" in node.INPUT_TYPES()["optional"]["vgg16"][0]
+    import gan_local_edit.core.ops.perceptual as perceptual
+    from gan_local_edit.core.formats.cache import clear_cache
+    builds = []
+    real_build = perceptual._build
+    monkeypatch.setattr(perceptual, "_build", lambda *a: builds.append(a) or real_build(*a))
+    clear_cache()
     _, img = truth
-    with torch.inference_mode():   # as ComfyUI runs nodes
-        lat, recon, report = node().invert(tiny_generator, to_bhwc(img[:1]), "W+", 3, 0, 1, False, vgg16="vgg16.pth")
-    assert recon.shape == (1, 16, 16, 3) and "PSNR" in report and not lat.ws.requires_grad
+    for _ in range(2):
+        with torch.inference_mode():   # as ComfyUI runs nodes
+            lat, recon, report = node().invert(tiny_generator, to_bhwc(img[:1]), "W+", 3, 0, 1, False,
+                                               vgg16="vgg16.pth")
+        assert recon.shape == (1, 16, 16, 3) and "PSNR" in report and not lat.ws.requires_grad
+    assert len(builds) == 1          # the file is read once while it is unchanged

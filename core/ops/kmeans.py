@@ -83,7 +83,7 @@ def spherical_kmeans(x: torch.Tensor, k: int, seed: int = 0, restarts: int = 4, 
     if x.ndim != 2 or x.shape[0] < k:
         raise ValueError(f"need at least k={k} vectors of shape [N, C], got {list(x.shape)}")
     x = x.float()
-    if not torch.allclose(x[:1024].norm(dim=1), torch.ones(1), atol=1e-4):
+    if not torch.allclose(x.norm(dim=1), torch.ones(1), atol=1e-4):   # every row, not a prefix
         x = F.normalize(x, dim=1)
     gen = torch.Generator().manual_seed(int(seed))
 

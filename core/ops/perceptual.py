@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import CheckpointError
+from ..formats.loader import resolve_device
 
 # torchvision's vgg16().features: conv output channels, "M" = max-pool
 LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -79,7 +80,10 @@ def _read_tensors(path: str) -> dict:
 
 
 def load_vgg16(path: str, device=None) -> VGG16Features:
-    """A VGG16 feature network from a torchvision-layout state dict (frozen, eval mode)."""
+    """A VGG16 feature network from a torchvision-layout state dict (frozen, eval mode).
+
+    ``device`` as for generators: None / "auto" = CUDA when available, else CPU.
+    """
     with torch.inference_mode(False):      # hosts may call this in inference mode; the weights must
         return _build(path, device)        # be ordinary tensors so inversion can backpropagate through them
 
@@ -96,4 +100,4 @@ def _build(path: str, device) -> VGG16Features:
         if tuple(state[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{path}: {k} has shape {list(state[k].shape)}, VGG16 needs {list(v.shape)}")
     net.load_state_dict({k: state[k].float() for k in wanted}, strict=False)
-    return net.eval().requires_grad_(False).to(device or "cpu")
+    return net.eval().requires_grad_(False).to(resolve_device(device))
