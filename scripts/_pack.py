@@ -38,3 +38,20 @@ def apply_common_args(args):
     if getattr(args, "out", None):
         os.makedirs(args.out, exist_ok=True)
     return args
+
+
+def add_model_arg(parser):
+    """--model: evaluate a candidate generator file instead of the shipped embedded model."""
+    parser.add_argument("--model", default=None,
+                        help="generator file to evaluate (default: the embedded faces64 model; scripts that draw "
+                             "pictures write them to --out)")
+    return parser
+
+
+def load_model(args, device="cpu"):
+    load_pack()
+    if getattr(args, "model", None):
+        from gan_local_edit.core.formats.loader import load_generator
+        return load_generator(args.model, device=device)
+    from gan_local_edit.core.embedded import load_embedded_generator
+    return load_embedded_generator(device=device)

@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import add_common_args, apply_common_args, load_pack  # noqa: E402
+from _pack import add_common_args, add_model_arg, apply_common_args, load_model, load_pack  # noqa: E402
 from face_teacher import FaceTeacher  # noqa: E402
 
 load_pack()
-from gan_local_edit.core.embedded import load_embedded_generator  # noqa: E402
 from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 
@@ -95,9 +94,9 @@ def swd(a, b, directions=128, repeats=4, seed=0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=10000)
-    args = apply_common_args(add_common_args(p).parse_args(argv))
+    args = apply_common_args(add_common_args(add_model_arg(p)).parse_args(argv))
     t0 = time.perf_counter()
-    g = load_embedded_generator(device="cpu")
+    g = load_model(args)
     t_load = time.perf_counter() - t0
     lat = sample_latents(g, 0, 64, 0.7)
     render(g, lat)  # warm-up

@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import add_common_args, apply_common_args, load_pack  # noqa: E402
+from _pack import add_common_args, add_model_arg, apply_common_args, load_model, load_pack  # noqa: E402
 
 load_pack()
-from gan_local_edit.core.embedded import load_embedded_generator  # noqa: E402
 from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.metrics import psnr, ssim  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
@@ -77,8 +76,8 @@ def main(argv=None):
     p.add_argument("--faces", type=int, default=10)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--tune-steps", type=int, default=200)
-    args = apply_common_args(add_common_args(p).parse_args(argv))
-    g = load_embedded_generator(device="cpu")
+    args = apply_common_args(add_common_args(add_model_arg(p)).parse_args(argv))
+    g = load_model(args)
     known_latents(g, args.samples, args.steps, args.out)
     real_faces(g, args.faces, args.steps, args.tune_steps, args.out)
 

@@ -19,10 +19,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import add_common_args, apply_common_args, load_pack  # noqa: E402
+from _pack import add_common_args, add_model_arg, apply_common_args, load_model, load_pack  # noqa: E402
 
 load_pack()
-from gan_local_edit.core.embedded import load_embedded_generator  # noqa: E402
 from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
 
 
@@ -36,8 +35,8 @@ def image_jacobian(g, w: torch.Tensor) -> torch.Tensor:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", type=int, default=8)
-    args = apply_common_args(add_common_args(p, out=False).parse_args(argv))
-    g = load_embedded_generator(device="cpu").requires_grad_(False)
+    args = apply_common_args(add_common_args(add_model_arg(p), out=False).parse_args(argv))
+    g = load_model(args).requires_grad_(False)
     ws = sample_latents(g, 77, args.samples, 0.7).ws[:, 0]
     spread = ws - ws.mean(0, keepdim=True)
     shares = {0.01: [], 0.05: [], 0.1: []}

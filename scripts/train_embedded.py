@@ -2,13 +2,17 @@
 
 No face data set or StyleGAN weights can be downloaded here, so a real pretrained face
 DCGAN (PyPI ``gan-face-generate``, see ``face_teacher.py``) serves as an unlimited,
-on-the-fly data source. Two stages:
+on-the-fly data source. Two stages, and an optional third:
 
 1. distillation: student(z) ~ teacher(z) for the same z (L1 + multi-scale L1 + SSIM).
    Fast to converge, blurry, but already gives the student the teacher's face layout.
 2. adversarial fine-tuning (non-saturating loss + lazy R1, a small resnet
    discriminator with minibatch-stddev) PLUS the distillation loss, with style mixing
    on half of each batch so W+ layers stay separable for editing.
+3. (``--stage3-kimg``) the same with a weaker distillation weight, which pulls coarse
+   structure towards the per-z average (an L1 regression under uncertainty flattens
+   contrast), plus StyleGAN2's lazy path-length regulariser, which makes every direction
+   of W move the image about equally: a projected image then determines its w.
 
 The student is the pack's own ``StyleGAN2Generator`` (FIR up-sampling, modulated convs),
 so the shipped model exercises exactly the code users run. Seeded and resumable: every
@@ -139,6 +143,7 @@ class Trainer:
         self.mix_rng = torch.Generator().manual_seed(args.seed + 3)
         self.sample_z = torch.randn(64, STUDENT["z_dim"], generator=torch.Generator().manual_seed(args.seed + 4))
         self.nimg, self.step, self.stage, self.train_seconds = 0, 0, 1, 0.0
+        self.pl_mean = torch.zeros(())
         self._make_optimizers()
 
     def _make_optimizers(self):
@@ -153,7 +158,8 @@ class Trainer:
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": [self.data_rng.get_state(), self.noise_rng.get_state(), self.mix_rng.get_state(),
                         torch.get_rng_state()],
-                "nimg": self.nimg, "step": self.step, "stage": self.stage, "train_seconds": self.train_seconds}
+                "nimg": self.nimg, "step": self.step, "stage": self.stage, "train_seconds": self.train_seconds,
+                "pl_mean": self.pl_mean}
 
     def save_checkpoint(self):
         path = os.path.join(self.args.workdir, "checkpoint.pt")
@@ -169,6 +175,7 @@ class Trainer:
         self.G_ema.load_state_dict(st["G_ema"])
         self.D.load_state_dict(st["D"])
         self.nimg, self.step, self.stage, self.train_seconds = st["nimg"], st["step"], st["stage"], st["train_seconds"]
+        self.pl_mean = st.get("pl_mean", torch.zeros(()))
         self._make_optimizers()
         self.opt_g.load_state_dict(st["opt_g"])
         self.opt_d.load_state_dict(st["opt_d"])
@@ -181,6 +188,17 @@ class Trainer:
     def batch(self):
         z = torch.randn(self.args.batch, STUDENT["z_dim"], generator=self.data_rng)
         return z, self.teacher(z)
+
+    def path_length_penalty(self):
+        """(|J_w^T y| - running mean)^2 for image-space noise y (Karras et al. 2020, Sec. 3.2)."""
+        z = torch.randn(max(self.args.batch // 2, 1), STUDENT["z_dim"], generator=self.data_rng)
+        ws = self.G.mapping(z)
+        img = self.G.synthesis(ws, noise_mode="random", generator=self.noise_rng)
+        y = torch.randn(img.shape, generator=self.noise_rng) / math.sqrt(img.shape[2] * img.shape[3])
+        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(2).mean(1).sqrt()
+        self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), 0.01)
+        return (lengths - self.pl_mean).square().mean()
 
     def update_ema(self):
         ema_nimg = min(self.args.ema_kimg * 1000, self.nimg * self.args.ema_rampup)
@@ -195,7 +213,7 @@ class Trainer:
         a = self.args
         logs = {}
         z, real = self.batch()
-        if self.stage == 2:
+        if self.stage >= 2:
             # discriminator: real teacher faces vs current student faces
             z_f = torch.randn(a.batch, STUDENT["z_dim"], generator=self.data_rng)
             with torch.no_grad():
@@ -216,13 +234,17 @@ class Trainer:
         fake = self.G.synthesis(ws, noise_mode="random", generator=self.noise_rng)
         loss = distill_loss(fake, real)
         logs["distill"] = float(loss.detach())
-        if self.stage == 2:
+        if self.stage >= 2:
             z2, z3 = torch.randn(2, a.batch // 2, STUDENT["z_dim"], generator=self.data_rng)
             mixed = mix_styles(self.G, self.G.mapping(z2), z3, self.mix_rng)
             fake_mix = self.G.synthesis(mixed, noise_mode="random", generator=self.noise_rng)
             adv = F.softplus(-self.D(torch.cat([fake, fake_mix]))).mean()
-            loss = a.distill_weight * loss + adv
+            weight = a.distill_weight if self.stage == 2 else a.stage3_distill_weight
+            loss = weight * loss + adv
             logs["adv"] = float(adv.detach())
+        if self.stage == 3 and a.pl_weight > 0 and self.step % a.pl_interval == 0:
+            loss = loss + self.path_length_penalty() * a.pl_weight * a.pl_interval
+            logs["pl"] = float(self.pl_mean)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -238,7 +260,7 @@ class Trainer:
         if self.load_checkpoint():
             print(f"resumed at stage {self.stage}, {self.nimg / 1000:.1f} kimg, {self.train_seconds / 60:.1f} min")
         stage_end = {1: a.stage1_kimg * 1000, 2: (a.stage1_kimg + a.stage2_kimg) * 1000}
-        total = stage_end[2]
+        total = stage_end[2] + a.stage3_kimg * 1000
         last_log = last_ckpt = time.time()
         window_t, window_n = time.time(), self.nimg
         while self.nimg < total:
@@ -246,6 +268,9 @@ class Trainer:
                 self.stage = 2
                 self._make_optimizers()
                 print("stage 2: adversarial fine-tuning")
+            if self.stage == 2 and self.nimg >= stage_end[2]:
+                self.stage = 3          # same optimisers: only the loss weights change
+                print("stage 3: weaker distillation, path-length regularisation")
             t0 = time.time()
             logs = self.train_step()
             self.train_seconds += time.time() - t0
@@ -283,6 +308,8 @@ class Trainer:
             "teacher": f"{TEACHER_PACKAGE} (DCGAN, MIT licensed code; faces learned from DigiFace-1M, "
                        "research use only)",
             "seed": a.seed, "stage1_kimg": a.stage1_kimg, "stage2_kimg": a.stage2_kimg, "batch": a.batch,
+            "stage3_kimg": a.stage3_kimg, "stage3_distill_weight": a.stage3_distill_weight,
+            "pl_weight": a.pl_weight, "pl_interval": a.pl_interval,
             "lr": a.lr, "r1_gamma": a.r1_gamma, "distill_weight": a.distill_weight,
             "train_seconds": round(self.train_seconds), "threads": torch.get_num_threads(),
             "hardware": cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
@@ -314,6 +341,10 @@ def main(argv=None):
     p.add_argument("--stage1-kimg", type=float, default=150)
     p.add_argument("--stage2-kimg", type=float, default=90)
     p.add_argument("--distill-weight", type=float, default=1.0)
+    p.add_argument("--stage3-kimg", type=float, default=0.0, help="optional third stage (see above)")
+    p.add_argument("--stage3-distill-weight", type=float, default=0.3)
+    p.add_argument("--pl-weight", type=float, default=2.0, help="path-length regulariser weight (stage 3)")
+    p.add_argument("--pl-interval", type=int, default=4)
     p.add_argument("--r1-gamma", type=float, default=0.05)
     p.add_argument("--r1-interval", type=int, default=16)
     p.add_argument("--ema-kimg", type=float, default=10.0)
