@@ -79,7 +79,8 @@ def main(argv=None):
     args = apply_common_args(add_common_args(add_model_arg(p)).parse_args(argv))
     g = load_model(args)
     known_latents(g, args.samples, args.steps, args.out)
-    real_faces(g, args.faces, args.steps, args.tune_steps, args.out)
+    if args.faces > 0:    # --faces 0: known latents only (e.g. to compare candidate models quickly)
+        real_faces(g, args.faces, args.steps, args.tune_steps, args.out)
 
 
 if __name__ == "__main__":
