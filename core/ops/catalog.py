@@ -236,14 +236,14 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     early = sorted({t for t in inputs.values() if order[t] < order[layer]}, key=order.get)
     late = sorted({t for t in inputs.values() if order[t] > order[layer]}, key=order.get)
     n_batches = math.ceil(n_samples / batch)
+    chunks = [slice(b * batch, (b + 1) * batch) for b in range(n_batches)]
     total = 2 * n_batches + 1
     dev = g.device
 
-    feats, states, batch_styles, kept = [], [], [], {t: [] for t in early}
-    store = None
+    feats, states, batch_styles = [], [], []
+    store = None     # tap -> activations of all samples (the early taps on CPU, the clustered layer on dev)
     s1 = s2 = 0.0
-    for b in range(n_batches):
-        rows = slice(b * batch, (b + 1) * batch)
+    for b, rows in enumerate(chunks):
         styles = g.styles(lat.ws[rows].to(dev))
         batch_styles.append(styles)
         state, out = g.synthesis_partial(styles, until=layer, taps=early + [layer], track_image=False)
@@ -259,8 +259,6 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
         flat = a.flatten(2)                      # per-channel running sums: no second pass for mean/std
         s1 = s1 + flat.sum(2).sum(0).double()
         s2 = s2 + flat.square().sum(2).sum(0).double()
-        for t in early:
-            kept[t].append(store[t][rows])
         del out
         states.append(state)
         if on_step:
@@ -277,17 +275,16 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     if on_step:
         on_step(n_batches + 1, total, None)
 
-    stats = {t: _ContributionStats(k, (kept[t][0] if t in kept else feats[0]).shape[1])
-             for t in early + [layer]}
-    for b in range(n_batches):
-        u, sized = onehot[b * batch:(b + 1) * batch], {}
+    stats = {t: _ContributionStats(k, store[t].shape[1]) for t in early + [layer]}
+    for b, rows in enumerate(chunks):
+        u, sized = onehot[rows], {}
         for t in early:
-            stats[t].add(kept[t][b], _memberships(u, kept[t][b].shape[-2:], sized))
+            stats[t].add(store[t][rows], _memberships(u, store[t].shape[-2:], sized))
         stats[layer].add(feats[b], _memberships(u, (h, w), sized))
     late_stats = {}
-    for b, (state, styles) in enumerate(zip(states, batch_styles)):
+    for b, (state, styles, rows) in enumerate(zip(states, batch_styles, chunks)):
         _, out = g.synthesis_from_styles(styles, taps=late, resume=state, return_image=False)
-        u, sized = onehot[b * batch:(b + 1) * batch], {}
+        u, sized = onehot[rows], {}
         for t in late:
             a = out[t].float().cpu()
             if t not in late_stats:
