@@ -3,8 +3,8 @@
 Reference costs, batch size 1: one generator forward (mapping + synthesis, no grad) and one
 forward+backward (synthesis of W+ codes that require grad, mean of the image, backward).
 Measured against them:
-- ROI detection for one pair (features of both images + matching, default settings), and the
-  matching alone (features given);
+- ROI detection for one pair (features of both images + matching, default settings), the
+  matching alone (features given) and the features alone (both images, one batch);
 - one latent-paste step, and one projection step (1 start) — per-step costs are the
   difference between a 40-step and a 20-step run divided by 20, so set-up cancels out;
 - a projection with 4 starts per step vs 1 start;
@@ -33,6 +33,7 @@ from gan_local_edit.core.ops.deformable_match import (default_match_layers, dete
                                                       extract_match_features, match_features)
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 from gan_local_edit.core.ops.invert import InvertSettings, invert  # noqa: E402
+from gan_local_edit.core.latents import Latents  # noqa: E402
 from gan_local_edit.core.ops.latent_paste import PasteSettings, paste  # noqa: E402
 
 
@@ -76,9 +77,12 @@ def main(argv=None):
     fwdbwd = median_time(forward_backward, 10 * reps)
     roi = median_time(lambda: detect_roi(g, t, r, mask), reps)
     only = median_time(lambda: match_features(feats[1], m64, feats[0]), reps)
+    both = Latents.concat([t, r])
+    synth = median_time(lambda: extract_match_features(g, both, layers, 64), 10 * reps)
     print(f"one forward {1000 * fwd:.1f} ms; one forward+backward {1000 * fwdbwd:.1f} ms (batch 1)")
     print(f"ROI detection for one pair: {1000 * roi:.0f} ms = {roi / fwd:.1f}x one forward "
-          f"(matching alone, features given: {1000 * only:.0f} ms = {only / fwd:.1f}x)")
+          f"(matching alone, features given: {1000 * only:.0f} ms = {only / fwd:.1f}x; the features of the "
+          f"two images alone, {', '.join(layers)}: {1000 * synth:.0f} ms = {synth / fwd:.1f}x)")
 
     match, _ = detect_roi(g, t, r, mask)
 

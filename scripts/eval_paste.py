@@ -8,9 +8,11 @@
    catalog's cluster masks in the reference); error = distance from the detected ROI centre
    to the same part's centre in the target, in % of the image size;
 3. locality of the paste: In/Out-MSE (squared CIELAB) of the edit inside/outside the target
-   ROI after 25, 50, 100 and 200 steps.
+   ROI after 5, 10, 25, 50, 100 and 200 steps, for several (learning rate, gamma) settings
+   (the paper gives lr 0.05 and gamma < 1 only).
 
-    python scripts/eval_paste.py [--cases 200] [--pairs 200] [--paste-pairs 20] [--paste-lrs 0.05,0.2]
+    python scripts/eval_paste.py [--cases 200] [--pairs 200] [--paste-pairs 20] [--paste-configs 0.05:0.1,0.05:0.3,0.2:0.1]
+    python scripts/eval_paste.py --cases 0 --pairs 0 --no-pictures --paste-configs 0.05:0.1:b16,0.05:0.1:b64,0.05:0.1::4
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +38,7 @@ from gan_local_edit.core.ops.catalog import catalog_mask  # noqa: E402
 from gan_local_edit.core.ops.deformable_match import detect_roi, match_features  # noqa: E402
 from gan_local_edit.core.ops.match_eval import disc_mask as disc, recovered, recovery_errors, synthetic_case  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
-from gan_local_edit.core.ops.latent_paste import PasteSettings, paste  # noqa: E402
+from gan_local_edit.core.ops.latent_paste import PasteSettings, default_feature_layer, paste  # noqa: E402
 
 PARTS = ("eyes", "nose", "mouth")
 
@@ -88,13 +91,15 @@ def table1(g, cat, pairs: int, out_dir: str):
                     os.path.join(out_dir, "roi_matches.png"), cols=8, pad=2)
 
 
-def paste_locality(g, cat, pairs: int, out_dir: str, lr: float = 0.05, picture: bool = True):
-    steps_report = (25, 50, 100, 200)
-    settings = PasteSettings(steps=max(steps_report), preview_every=25, lr=lr)
-    print(f"\npaste locality: {pairs} pairs per part, Adam lr {lr}, gamma {settings.gamma}; "
+def paste_locality(g, cat, pairs: int, out_dir: str, settings: PasteSettings, picture: bool = True):
+    steps_report = (5, 10, 25, 50, 100, 200)
+    pictured = (25, 50, 100, 200)
+    settings = replace(settings, steps=max(steps_report), preview_every=5)
+    print(f"\npaste locality: {pairs} pairs per part, Adam lr {settings.lr}, gamma {settings.gamma}, "
+          f"feature map {settings.feature_layer or default_feature_layer(g)}, first {settings.layers} W+ rows; "
           f"squared CIELAB error vs the target")
     print("| part | steps | In-MSE | Out-MSE |\n|---|---|---|---|")
-    strip = []
+    strip, trends = [], {}
     for part in ("mouth", "eyes"):
         refs = sample_latents(g, 5000, pairs, 0.7)
         tgts = sample_latents(g, 6000, pairs, 0.7)
@@ -113,9 +118,14 @@ def paste_locality(g, cat, pairs: int, out_dir: str, lr: float = 0.05, picture: 
                 rows[s][0].append(float(a))
                 rows[s][1].append(float(b))
             if i < 3:
-                strip.append(torch.cat([render(g, refs.select(i)), base] + [shots[s] for s in steps_report]))
+                strip.append(torch.cat([render(g, refs.select(i)), base] + [shots[s] for s in pictured]))
         for s in steps_report:
             print(f"| {part} | {s} | {statistics.mean(rows[s][0]):.2f} | {statistics.mean(rows[s][1]):.2f} |")
+        trends[part] = [statistics.mean(rows[s][1]) for s in steps_report]
+    for part, out in trends.items():
+        print(f"{part}: Out-MSE " + " -> ".join(f"{v:.1f}" for v in out) + f" at steps {steps_report}; "
+              + "; ".join(f"{a}->{b} {'shrinks' if out[j + 1] < out[j] else 'grows'}"
+                          for j, (a, b) in enumerate(zip(steps_report, steps_report[1:]))))
     if picture:
         save_image_grid(F.interpolate(torch.cat(strip), scale_factor=2),
                         os.path.join(out_dir, "paste_trajectory.png"), cols=6, pad=2)
@@ -126,15 +136,24 @@ def main(argv=None):
     p.add_argument("--cases", type=int, default=200)
     p.add_argument("--pairs", type=int, default=200)
     p.add_argument("--paste-pairs", type=int, default=20)
-    p.add_argument("--paste-lrs", default="0.05,0.2", help="learning rates of the locality runs (the first "
-                                                            "one, the paper's, makes the picture)")
+    p.add_argument("--no-pictures", dest="pictures", action="store_false",
+                   help="do not rewrite docs/paste_trajectory.png (for extra settings runs)")
+    p.add_argument("--paste-configs", default="0.05:0.1,0.05:0.3,0.2:0.1",
+                   help="lr:gamma[:feature map[:W+ rows]] of the locality runs, e.g. 0.05:0.1:b64:6 "
+                        "(the first one makes the picture)")
     args = apply_common_args(add_common_args(p).parse_args(argv))
-    transform_recovery(args.cases)
+    if args.cases:
+        transform_recovery(args.cases)
     g = load_embedded_generator(device="cpu")
     cat = load_embedded_catalog(g)
-    table1(g, cat, args.pairs, args.out)
-    for i, lr in enumerate(float(v) for v in args.paste_lrs.split(",")):
-        paste_locality(g, cat, args.paste_pairs, args.out, lr=lr, picture=i == 0)
+    if args.pairs:
+        table1(g, cat, args.pairs, args.out)
+    for i, config in enumerate(args.paste_configs.split(",")):
+        parts = config.split(":")
+        settings = PasteSettings(lr=float(parts[0]), gamma=float(parts[1]),
+                                 feature_layer=parts[2] if len(parts) > 2 and parts[2] else None,
+                                 layers=int(parts[3]) if len(parts) > 3 else 6)
+        paste_locality(g, cat, args.paste_pairs, args.out, settings, picture=i == 0 and args.pictures)
 
 
 if __name__ == "__main__":

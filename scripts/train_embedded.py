@@ -91,11 +91,14 @@ class DBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels=None):
+    """Resnet discriminator from ``resolution`` down to 4x4, minibatch-stddev at the end."""
+
+    def __init__(self, channels=None, resolution=64):
         super().__init__()
         ch = channels or {64: 16, 32: 32, 16: 64, 8: 128, 4: 128}
-        self.fromrgb = EqConv(3, ch[64], 1)
-        self.blocks = nn.Sequential(*[DBlock(ch[r], ch[r // 2]) for r in (64, 32, 16, 8)])
+        self.fromrgb = EqConv(3, ch[resolution], 1)
+        res = [resolution // 2 ** i for i in range(int(math.log2(resolution)) - 2)]
+        self.blocks = nn.Sequential(*[DBlock(ch[r], ch[r // 2]) for r in res])
         self.conv = EqConv(ch[4] + 1, ch[4], 3)
         self.fc = EqLinear(ch[4] * 16, ch[4])
         self.out = EqLinear(ch[4], 1)
@@ -137,6 +140,9 @@ class Trainer:
         self.G = StyleGAN2Generator(StyleGAN2Config(**STUDENT)).train().requires_grad_(True)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = Discriminator()
+        # optional second critic that sees only the 16x16 low-pass image: the coarse layout and
+        # colour statistics the full-size critic weighs little (stage 3 only)
+        self.D16 = Discriminator(resolution=16) if args.d16_weight > 0 else None
         self.teacher = FaceTeacher()
         self.data_rng = torch.Generator().manual_seed(args.seed + 1)
         self.noise_rng = torch.Generator().manual_seed(args.seed + 2)
@@ -144,22 +150,25 @@ class Trainer:
         self.sample_z = torch.randn(64, STUDENT["z_dim"], generator=torch.Generator().manual_seed(args.seed + 4))
         self.nimg, self.step, self.stage, self.train_seconds = 0, 0, 1, 0.0
         self.pl_mean = torch.zeros(())
+        self.init_nimg = 0
         self._make_optimizers()
 
     def _make_optimizers(self):
         betas = (0.9, 0.99) if self.stage == 1 else (0.0, 0.99)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.args.lr, betas=betas)
         r1_ratio = self.args.r1_interval / (self.args.r1_interval + 1)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.args.lr * r1_ratio, betas=(0.0, 0.99 ** r1_ratio))
+        d_params = list(self.D.parameters()) + (list(self.D16.parameters()) if self.D16 is not None else [])
+        self.opt_d = torch.optim.Adam(d_params, lr=self.args.lr * r1_ratio, betas=(0.0, 0.99 ** r1_ratio))
 
     # checkpointing ---------------------------------------------------------------------
     def state(self):
         return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
+                "D16": self.D16.state_dict() if self.D16 is not None else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": [self.data_rng.get_state(), self.noise_rng.get_state(), self.mix_rng.get_state(),
                         torch.get_rng_state()],
                 "nimg": self.nimg, "step": self.step, "stage": self.stage, "train_seconds": self.train_seconds,
-                "pl_mean": self.pl_mean}
+                "pl_mean": self.pl_mean, "init_nimg": self.init_nimg}
 
     def save_checkpoint(self):
         path = os.path.join(self.args.workdir, "checkpoint.pt")
@@ -174,7 +183,10 @@ class Trainer:
         self.G.load_state_dict(st["G"])
         self.G_ema.load_state_dict(st["G_ema"])
         self.D.load_state_dict(st["D"])
+        if self.D16 is not None:
+            self.D16.load_state_dict(st["D16"])
         self.nimg, self.step, self.stage, self.train_seconds = st["nimg"], st["step"], st["stage"], st["train_seconds"]
+        self.init_nimg = st.get("init_nimg", 0)
         self.pl_mean = st.get("pl_mean", torch.zeros(()))
         self._make_optimizers()
         self.opt_g.load_state_dict(st["opt_g"])
@@ -183,6 +195,17 @@ class Trainer:
             g.set_state(s)
         torch.set_rng_state(st["rng"][3])
         return True
+
+    def init_from_generator(self, path: str, nimg: int):
+        """Start stage 3 from a trained generator file (G and G_ema), with fresh critics."""
+        from gan_local_edit.core.formats import load_generator
+        trained = load_generator(path, device="cpu")
+        weights = {k: v.float() for k, v in trained.state_dict().items()}
+        self.G.load_state_dict(weights)
+        self.G_ema.load_state_dict(weights)
+        self.stage, self.nimg = 3, nimg
+        self.init_nimg = nimg
+        self._make_optimizers()
 
     # one step ----------------------------------------------------------------------------
     def batch(self):
@@ -220,9 +243,16 @@ class Trainer:
                 fake_d = self.G.synthesis(self.G.mapping(z_f), noise_mode="random", generator=self.noise_rng)
             _, real_d = self.batch()
             loss_d = F.softplus(self.D(fake_d)).mean() + F.softplus(-self.D(real_d)).mean()
+            use16 = self.D16 is not None and self.stage == 3
+            if use16:
+                loss_d = loss_d + a.d16_weight * (F.softplus(self.D16(F.avg_pool2d(fake_d, 4))).mean()
+                                                  + F.softplus(-self.D16(F.avg_pool2d(real_d, 4))).mean())
             if self.step % a.r1_interval == 0:
                 real_r = real_d.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(self.D(real_r).sum(), real_r, create_graph=True)
+                scores = self.D(real_r).sum()
+                if use16:
+                    scores = scores + a.d16_weight * self.D16(F.avg_pool2d(real_r, 4)).sum()
+                (grad,) = torch.autograd.grad(scores, real_r, create_graph=True)
                 r1 = grad.square().sum(dim=[1, 2, 3]).mean()
                 loss_d = loss_d + r1 * (a.r1_gamma / 2) * a.r1_interval
                 logs["r1"] = float(r1.detach())
@@ -230,6 +260,10 @@ class Trainer:
             loss_d.backward()
             self.opt_d.step()
             logs["d"] = float(loss_d.detach())
+        if self.init_nimg and self.nimg < self.init_nimg + a.d_warmup_kimg * 1000:
+            self.nimg += a.batch       # the fresh critics learn first; G and G_ema stay as loaded
+            self.step += 1
+            return logs
         ws = self.G.mapping(z)
         fake = self.G.synthesis(ws, noise_mode="random", generator=self.noise_rng)
         loss = distill_loss(fake, real)
@@ -238,7 +272,10 @@ class Trainer:
             z2, z3 = torch.randn(2, a.batch // 2, STUDENT["z_dim"], generator=self.data_rng)
             mixed = mix_styles(self.G, self.G.mapping(z2), z3, self.mix_rng)
             fake_mix = self.G.synthesis(mixed, noise_mode="random", generator=self.noise_rng)
-            adv = F.softplus(-self.D(torch.cat([fake, fake_mix]))).mean()
+            both = torch.cat([fake, fake_mix])
+            adv = F.softplus(-self.D(both)).mean()
+            if self.D16 is not None and self.stage == 3:
+                adv = adv + a.d16_weight * F.softplus(-self.D16(F.avg_pool2d(both, 4))).mean()
             weight = a.distill_weight if self.stage == 2 else a.stage3_distill_weight
             loss = weight * loss + adv
             logs["adv"] = float(adv.detach())
@@ -257,9 +294,12 @@ class Trainer:
     def run(self):
         a = self.args
         os.makedirs(a.workdir, exist_ok=True)
+        stage_end = {1: a.stage1_kimg * 1000, 2: (a.stage1_kimg + a.stage2_kimg) * 1000}
         if self.load_checkpoint():
             print(f"resumed at stage {self.stage}, {self.nimg / 1000:.1f} kimg, {self.train_seconds / 60:.1f} min")
-        stage_end = {1: a.stage1_kimg * 1000, 2: (a.stage1_kimg + a.stage2_kimg) * 1000}
+        elif a.init_generator:
+            self.init_from_generator(a.init_generator, int(stage_end[2]))
+            print(f"stage 3 from {a.init_generator}; critics warm up for {a.d_warmup_kimg} kimg")
         total = stage_end[2] + a.stage3_kimg * 1000
         last_log = last_ckpt = time.time()
         window_t, window_n = time.time(), self.nimg
@@ -309,7 +349,9 @@ class Trainer:
                        "research use only)",
             "seed": a.seed, "stage1_kimg": a.stage1_kimg, "stage2_kimg": a.stage2_kimg, "batch": a.batch,
             "stage3_kimg": a.stage3_kimg, "stage3_distill_weight": a.stage3_distill_weight,
-            "pl_weight": a.pl_weight, "pl_interval": a.pl_interval,
+            "pl_weight": a.pl_weight, "pl_interval": a.pl_interval, "d16_weight": a.d16_weight,
+            "init_generator": os.path.basename(a.init_generator) if a.init_generator else None,
+            "d_warmup_kimg": a.d_warmup_kimg if a.init_generator else None,
             "lr": a.lr, "r1_gamma": a.r1_gamma, "distill_weight": a.distill_weight,
             "train_seconds": round(self.train_seconds), "threads": torch.get_num_threads(),
             "hardware": cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
@@ -345,6 +387,13 @@ def main(argv=None):
     p.add_argument("--stage3-distill-weight", type=float, default=0.3)
     p.add_argument("--pl-weight", type=float, default=2.0, help="path-length regulariser weight (stage 3)")
     p.add_argument("--pl-interval", type=int, default=4)
+    p.add_argument("--d16-weight", type=float, default=0.0,
+                   help="weight of a second critic on the 16x16 low-pass image (stage 3; 0 = none)")
+    p.add_argument("--init-generator", default=None,
+                   help="start stage 3 from this trained generator file (fresh critics) when the workdir has "
+                        "no checkpoint, e.g. the shipped models/embedded/faces64.safetensors")
+    p.add_argument("--d-warmup-kimg", type=float, default=10.0,
+                   help="with --init-generator: images during which only the critics train")
     p.add_argument("--r1-gamma", type=float, default=0.05)
     p.add_argument("--r1-interval", type=int, default=16)
     p.add_argument("--ema-kimg", type=float, default=10.0)

@@ -1,11 +1,14 @@
 """Inversion and pivotal tuning: accuracy on generated images, safety of the original generator."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 import gan_local_edit as pack
+from kornia.metrics import ssim as kornia_ssim
+from gan_local_edit.core.metrics import ssim_map
 from gan_local_edit.core.imaging import to_bhwc
 from gan_local_edit.core.ops.generate import render, sample_latents
-from gan_local_edit.core.ops.invert import InvertSettings, invert, prepare_images
+from gan_local_edit.core.ops.invert import InvertSettings, invert, noise_regularizer, prepare_images
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune
 
 NODES = pack.NODE_CLASS_MAPPINGS
@@ -138,3 +141,22 @@ def test_invert_node_uses_a_vgg16_file_under_inference_mode(monkeypatch, vgg_fil
                                                vgg16="vgg16.pth")
         assert recon.shape == (1, 16, 16, 3) and "PSNR" in report and not lat.ws.requires_grad
     assert len(builds) == 1          # the file is read once while it is unchanged
+
+
+def test_stacked_ssim_equals_kornia_reference():
+    gen = torch.Generator().manual_seed(3)
+    for shape in [(2, 3, 64, 64), (1, 1, 16, 16), (3, 3, 32, 24)]:
+        x = torch.rand(shape, generator=gen)
+        y = (x + 0.2 * torch.randn(shape, generator=gen)).clamp(0, 1)
+        assert torch.allclose(ssim_map(x, y, 7), kornia_ssim(x, y, 7), atol=1e-6)
+
+
+def test_grouped_noise_regulariser_scores_every_map_on_its_own():
+    gen = torch.Generator().manual_seed(4)
+    maps = [torch.randn(2, 1, 16, 16, generator=gen) for _ in range(3)] + [torch.randn(2, 1, 8, 8, generator=gen)]
+    single = sum(noise_regularizer([m]) for m in maps)
+    grouped = noise_regularizer([torch.cat(maps[:3], dim=1), maps[3]])
+    assert torch.allclose(single, grouped, rtol=1e-5, atol=1e-9)
+    smooth = F.avg_pool2d(torch.randn(1, 1, 18, 18, generator=gen), 3, stride=1)   # correlated neighbours
+    smooth = smooth / smooth.std()
+    assert noise_regularizer([smooth]) > 10 * noise_regularizer([maps[0][:1]])

@@ -114,16 +114,38 @@ def reconstruction_loss(img, target, st: InvertSettings, features=None) -> torch
 
 
 def noise_regularizer(maps) -> torch.Tensor:
-    """Spatial autocorrelation of noise maps at several scales (StyleGAN2 projector): [B]."""
+    """Spatial autocorrelation of noise maps at several scales (StyleGAN2 projector): [B].
+
+    ``maps`` are [B, K, r, r] tensors, K maps of one resolution each; every map is scored on
+    its own (the sum over K comes last), so grouping only saves operations.
+    """
     total = 0
     for n in maps:
         while True:
-            total = total + (n * torch.roll(n, 1, dims=3)).mean(dim=(1, 2, 3)).square() \
-                    + (n * torch.roll(n, 1, dims=2)).mean(dim=(1, 2, 3)).square()
+            total = total + ((n * torch.roll(n, 1, dims=3)).mean(dim=(2, 3)).square()
+                             + (n * torch.roll(n, 1, dims=2)).mean(dim=(2, 3)).square()).sum(1)
             if n.shape[-1] <= 8:
                 break
             n = F.avg_pool2d(n, 2)
     return total
+
+
+def grouped_noise_maps(generator, batch: int):
+    """The generator's constant noise maps as trainable tensors, one [batch, K, r, r] per
+    resolution (fewer, larger operations than one tensor per map), with their layer names."""
+    by_res: dict[int, list[str]] = {}
+    for name, res in generator.noise_layers().items():
+        by_res.setdefault(res, []).append(name)
+    groups = []
+    for res, names in by_res.items():
+        consts = [generator._styled[n].noise_const.detach().view(1, 1, res, res) for n in names]
+        groups.append((names, torch.cat(consts, dim=1).repeat(batch, 1, 1, 1).clone().requires_grad_(True)))
+    return groups
+
+
+def noise_views(groups) -> dict:
+    """name -> [batch, 1, r, r] slice of its group, as the synthesis takes noise maps."""
+    return {n: group[:, i:i + 1] for names, group in groups for i, n in enumerate(names)}
 
 
 def invert(generator, images: torch.Tensor, settings: InvertSettings | None = None, on_step=None,
@@ -148,12 +170,9 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
         init[:, 0] = w_avg                                      # the first start is the average face
         rows = g.num_ws if st.space == "w+" else 1
         w_opt = init.view(b * s, 1, -1).repeat(1, rows, 1).clone().requires_grad_(True)
-        maps = {}
-        if st.optimize_noise:
-            for name, res in g.noise_layers().items():
-                const = g._styled[name].noise_const.detach()
-                maps[name] = const.view(1, 1, res, res).repeat(b * s, 1, 1, 1).clone().requires_grad_(True)
-        params = [w_opt] + list(maps.values())
+        named_groups = grouped_noise_maps(g, b * s) if st.optimize_noise else []
+        groups = [group for _, group in named_groups]
+        params = [w_opt] + groups
         opt = torch.optim.Adam(params, lr=st.lr, betas=(0.9, 0.999))
         tgt = target.repeat_interleave(s, dim=0)
         features = None
@@ -171,18 +190,18 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
                 group["lr"] = lr
             w = w_opt + torch.randn(w_opt.shape, generator=gen).to(w_opt) * noise_scale   # seeded, not global
             ws = w.expand(-1, g.num_ws, -1) if rows == 1 else w
-            img = g.synthesis(ws, noise=maps or None)
+            img = g.synthesis(ws, noise=noise_views(named_groups) or None)
             per_sample = reconstruction_loss(img, tgt, st, features)
             loss = per_sample.sum()
-            if maps:
-                loss = loss + st.noise_regularize * noise_regularizer(list(maps.values())).sum()
+            if groups:
+                loss = loss + st.noise_regularize * noise_regularizer(groups).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
             with torch.no_grad():
-                for n in maps.values():  # keep every map a unit-variance white-noise field
-                    n -= n.mean(dim=(1, 2, 3), keepdim=True)
-                    n /= n.square().mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-8)
+                for n in groups:  # keep every map a unit-variance white-noise field
+                    n -= n.mean(dim=(2, 3), keepdim=True)
+                    n /= n.square().mean(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-8)
             preview = None
             if step % st.preview_every == 0 or step == st.steps:
                 best = per_sample.detach().view(b, s).argmin(1) + torch.arange(b, device=g.device) * s
@@ -192,7 +211,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
                 on_step(step, st.steps, None if preview is None else preview[0])
         with torch.no_grad():
             ws_final = w_opt.detach().expand(-1, g.num_ws, -1) if rows == 1 else w_opt.detach()
-            final_maps = {k: v.detach() for k, v in maps.items()} or None
+            final_maps = {k: v.detach().contiguous() for k, v in noise_views(named_groups).items()} or None
             img = g.synthesis(ws_final, noise=final_maps)
             per_sample = reconstruction_loss(img, tgt, st, features)
             best = per_sample.view(b, s).argmin(1) + torch.arange(b, device=g.device) * s
