@@ -35,7 +35,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
 
 
-def _gaussian_window(window: int, sigma: float = 1.5, dtype=torch.float32, device=None) -> torch.Tensor:
+def gaussian_window(window: int, sigma: float = 1.5, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Normalised 1-D Gaussian of ``window`` taps centred on the middle one."""
     x = torch.arange(window, dtype=dtype, device=device) - (window - 1) / 2
     k = torch.exp(-x.square() / (2 * sigma * sigma))
     return k / k.sum()
@@ -48,8 +49,8 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 7, c1: float = 1e-4
     one separable depthwise pass: inversion evaluates this every step at several scales, and
     five separate filterings cost more than the rest of its loss.
     """
-    b, c, h, w = x.shape
-    k = _gaussian_window(window, dtype=x.dtype, device=x.device)
+    c = x.shape[1]
+    k = gaussian_window(window, dtype=x.dtype, device=x.device)
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
     pad = window // 2
     stack = F.pad(stack, (pad, pad, pad, pad), mode="reflect")

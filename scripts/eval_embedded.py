@@ -26,6 +26,7 @@ from face_teacher import FaceTeacher  # noqa: E402
 
 load_pack()
 from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
+from gan_local_edit.core.metrics import gaussian_window  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 
 LEVELS = (64, 32, 16)
@@ -33,15 +34,9 @@ PATCH = 7
 PATCHES_PER_IMAGE = 128
 
 
-def gaussian_kernel(sigma=1.0, radius=2):
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    k = k / k.sum()
-    return k[:, None] * k[None, :]
-
-
 def blur(x, sigma=1.0):
-    k = gaussian_kernel(sigma).to(x)[None, None].repeat(x.shape[1], 1, 1, 1)
+    k = gaussian_window(5, sigma).to(x)
+    k = (k[:, None] * k[None, :])[None, None].repeat(x.shape[1], 1, 1, 1)
     return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), k, groups=x.shape[1])
 
 

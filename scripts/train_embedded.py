@@ -207,6 +207,10 @@ class Trainer:
         self.init_nimg = nimg
         self._make_optimizers()
 
+    @property
+    def uses_d16(self) -> bool:
+        return self.D16 is not None and self.stage == 3
+
     # one step ----------------------------------------------------------------------------
     def batch(self):
         z = torch.randn(self.args.batch, STUDENT["z_dim"], generator=self.data_rng)
@@ -243,14 +247,13 @@ class Trainer:
                 fake_d = self.G.synthesis(self.G.mapping(z_f), noise_mode="random", generator=self.noise_rng)
             _, real_d = self.batch()
             loss_d = F.softplus(self.D(fake_d)).mean() + F.softplus(-self.D(real_d)).mean()
-            use16 = self.D16 is not None and self.stage == 3
-            if use16:
+            if self.uses_d16:
                 loss_d = loss_d + a.d16_weight * (F.softplus(self.D16(F.avg_pool2d(fake_d, 4))).mean()
                                                   + F.softplus(-self.D16(F.avg_pool2d(real_d, 4))).mean())
             if self.step % a.r1_interval == 0:
                 real_r = real_d.detach().requires_grad_(True)
                 scores = self.D(real_r).sum()
-                if use16:
+                if self.uses_d16:
                     scores = scores + a.d16_weight * self.D16(F.avg_pool2d(real_r, 4)).sum()
                 (grad,) = torch.autograd.grad(scores, real_r, create_graph=True)
                 r1 = grad.square().sum(dim=[1, 2, 3]).mean()
@@ -274,7 +277,7 @@ class Trainer:
             fake_mix = self.G.synthesis(mixed, noise_mode="random", generator=self.noise_rng)
             both = torch.cat([fake, fake_mix])
             adv = F.softplus(-self.D(both)).mean()
-            if self.D16 is not None and self.stage == 3:
+            if self.uses_d16:
                 adv = adv + a.d16_weight * F.softplus(-self.D16(F.avg_pool2d(both, 4))).mean()
             weight = a.distill_weight if self.stage == 2 else a.stage3_distill_weight
             loss = weight * loss + adv
