@@ -24,7 +24,8 @@ def comfy_images(image):
 class InvertImage:
     DESCRIPTION = ("Project real images into the generator's latent space (W or W+), by optimisation with "
                    "offline losses (L1 + multi-scale SSIM) and fitted noise maps. The image is centre-cropped "
-                   "and resized to the model. Several starts per image; the best is kept.")
+                   "and resized to the model. Several starts per image; the best is kept, and optionally "
+                   "polished by Levenberg-Marquardt steps.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GLE_LATENT", "IMAGE", "STRING")
     RETURN_NAMES = ("latents", "reconstruction", "report")
@@ -50,11 +51,17 @@ class InvertImage:
             "vgg16": (["none"] + bridge.list_model_files(bridge.PERCEPTUAL_FOLDER),
                       {"default": "none", "tooltip": "Optional VGG16 weights (torchvision layout) in "
                                                      "models/gan_perceptual: adds a feature loss. Never needed."}),
+            "refine_steps": ("INT", {"default": 0, "min": 0, "max": 50,
+                                     "tooltip": "Levenberg-Marquardt polish of the best start on the pixel error "
+                                                "(0: off). Recovers the exact latent of an image the model made; "
+                                                "each step costs 2 x (latent size) forwards: cheap in W, 10-18x "
+                                                "more in W+."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def invert(self, generator, image, space, steps, seed, starts, optimize_noise, vgg16="none", unique_id=None):
+    def invert(self, generator, image, space, steps, seed, starts, optimize_noise, vgg16="none", refine_steps=0,
+               unique_id=None):
         settings = InvertSettings(space=space.lower(), steps=steps, seed=seed, starts=starts,
-                                  optimize_noise=optimize_noise)
+                                  optimize_noise=optimize_noise, refine_steps=refine_steps)
         net = None if vgg16 in (None, "", "none") else \
             load_cached(load_vgg16, bridge.model_file_path(vgg16, bridge.PERCEPTUAL_FOLDER), generator.device)
         res = invert(generator, comfy_images(image), settings, on_step=bridge.Progress(steps, unique_id),

@@ -2,7 +2,8 @@
 
 1. N generated images (seeded, truncation 0.7): projection in W and in W+, with the noise
    maps fixed to the checkpoint's constant noise (as the images were made) and fitted;
-   reports PSNR and the Pearson correlation of the recovered W/W+ codes with the truth;
+   reports PSNR and the Pearson correlation of the recovered W/W+ codes with the truth, after
+   Adam and after a Levenberg-Marquardt polish (all W projections, the first few W+ ones);
 2. faces from the real DCGAN of `gan-face-generate` (out of the model's distribution):
    PSNR/SSIM after W+ projection and after pivotal tuning.
 
@@ -27,6 +28,7 @@ from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.metrics import psnr, ssim  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 from gan_local_edit.core.ops.invert import InvertSettings, invert  # noqa: E402
+from gan_local_edit.core.ops.latent_refine import RefineSettings, refine_latent  # noqa: E402
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune  # noqa: E402
 
 
@@ -34,25 +36,52 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
 
 
-def known_latents(g, n, steps, out_dir):
+def polish_rows(g, res, truth, rows, steps, count):
+    """Levenberg-Marquardt polish (core.ops.latent_refine) of the first ``count`` projections:
+    (PSNRs, correlations) after it."""
+    psnrs, cors = [], []
+    for i in range(count):
+        maps = None if res.latents.noise is None else {k: v[i:i + 1] for k, v in res.latents.noise.items()}
+        w, _ = refine_latent(g, res.latents.ws[i, :rows], res.target[i], maps, RefineSettings(steps=steps))
+        ws = w.expand(g.num_ws, -1) if rows == 1 else w
+        with torch.no_grad():
+            img = g.synthesis(ws[None], noise=maps)
+        psnrs.append(float(psnr(img, res.target[i:i + 1])[0]))
+        cors.append(correlation(ws, truth.ws[i]))
+    return psnrs, cors
+
+
+def table_row(space, noise, stage, psnrs, cors):
+    print(f"| {space} | {noise} | {stage} | {len(psnrs)} | {statistics.mean(psnrs):.2f} | {min(psnrs):.2f} | "
+          f"{statistics.mean(cors):.4f} | {min(cors):.4f} |")
+
+
+def known_latents(g, n, steps, polish_steps, plus_polish, out_dir):
     lat = sample_latents(g, 77, n, 0.7)
     img = render(g, lat)
-    print(f"{n} generated images with known latents, {steps} steps, 4 starts")
-    print("| space | noise | mean PSNR (dB) | min PSNR | mean corr(w, truth) | min corr |\n|---|---|---|---|---|---|")
+    print(f"{n} generated images with known latents, Adam {steps} steps with 4 starts, then (rows marked LM) "
+          f"the best start polished by Levenberg-Marquardt on the pixel MSE")
+    print("| space | noise | stage | images | mean PSNR (dB) | min PSNR | mean corr(w, truth) | min corr |\n"
+          "|---|---|---|---|---|---|---|---|")
     shown = [img[:6]]
     for space in ("w", "w+"):
+        rows = 1 if space == "w" else g.num_ws
         for fit_noise in (False, True):
+            noise = "fitted" if fit_noise else "constant"
             res = invert(g, img, InvertSettings(space=space, steps=steps, optimize_noise=fit_noise))
             cors = [correlation(res.latents.ws[i], lat.ws[i]) for i in range(n)]
-            print(f"| {space.upper()} | {'fitted' if fit_noise else 'constant'} | {statistics.mean(res.psnr):.2f} | "
-                  f"{min(res.psnr):.2f} | {statistics.mean(cors):.4f} | {min(cors):.4f} |")
+            table_row(space.upper(), noise, "Adam", res.psnr, cors)
+            count = n if space == "w" else min(n, plus_polish)
+            if polish_steps and count:
+                p_pol, c_pol = polish_rows(g, res, lat, rows, polish_steps, count)
+                table_row(space.upper(), noise, f"Adam + {polish_steps} LM", p_pol, c_pol)
             if not fit_noise:
                 shown.append(res.reconstruction[:6])
     save_image_grid(F.interpolate(torch.cat(shown), scale_factor=2), os.path.join(out_dir, "invert_known.png"),
                     cols=6, pad=2)
 
 
-def real_faces(g, n, steps, tune_steps, out_dir):
+def real_faces(g, n, steps, tune_steps, polish_steps, out_dir):
     from face_teacher import FaceTeacher
     teacher = FaceTeacher()
     faces = teacher(torch.randn(n, teacher.z_dim, generator=torch.Generator().manual_seed(99)))
@@ -66,6 +95,11 @@ def real_faces(g, n, steps, tune_steps, out_dir):
     print("| stage | mean PSNR (dB) | mean SSIM |\n|---|---|---|")
     print(f"| projection | {statistics.mean(res.psnr):.2f} | {statistics.mean(res.ssim):.4f} |")
     print(f"| + pivotal tuning | {float(p_pti.mean()):.2f} | {float(s_pti.mean()):.4f} |")
+    if polish_steps:
+        w_res = invert(g, faces, InvertSettings(space="w", steps=steps, refine_steps=polish_steps))
+        before = statistics.mean(b for b, _ in w_res.refine_psnr)
+        print(f"| (for comparison) W projection {steps} steps: PSNR {before:.2f}; + {polish_steps} LM | "
+              f"{statistics.mean(w_res.psnr):.2f} | {statistics.mean(w_res.ssim):.4f} |")
     save_image_grid(F.interpolate(torch.cat([faces[:6], res.reconstruction[:6], recon_pti[:6]]), scale_factor=2),
                     os.path.join(out_dir, "invert_real.png"), cols=6, pad=2)
 
@@ -76,11 +110,14 @@ def main(argv=None):
     p.add_argument("--faces", type=int, default=10)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--tune-steps", type=int, default=200)
+    p.add_argument("--polish-steps", type=int, default=5, help="Levenberg-Marquardt steps after Adam (0: none)")
+    p.add_argument("--plus-polish", type=int, default=4,
+                   help="W+ projections to polish too (each W+ step costs 10x a W step on faces64)")
     args = apply_common_args(add_common_args(add_model_arg(p)).parse_args(argv))
     g = load_model(args)
-    known_latents(g, args.samples, args.steps, args.out)
+    known_latents(g, args.samples, args.steps, args.polish_steps, args.plus_polish, args.out)
     if args.faces > 0:    # --faces 0: known latents only (e.g. to compare candidate models quickly)
-        real_faces(g, args.faces, args.steps, args.tune_steps, args.out)
+        real_faces(g, args.faces, args.steps, args.tune_steps, args.polish_steps, args.out)
 
 
 if __name__ == "__main__":

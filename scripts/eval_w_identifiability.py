@@ -5,7 +5,8 @@ Inversion can only recover the parts of w that change the image. For n sampled w
 and reports its singular values, and the share of the w spread (w - w_avg of the samples)
 that lies in directions whose singular value is below 1 % / 5 % / 10 % of the largest: those
 directions move the image by less than that fraction of the most visible one, so a
-projection that matches the image to within a few dB can leave them anywhere.
+first-order projection (Adam) that matches the image to within a few dB barely moves along
+them; a Gauss-Newton polish (core.ops.latent_refine) solves for them too.
 
     python scripts/eval_w_identifiability.py [--samples 8]
 """

@@ -9,6 +9,7 @@ from gan_local_edit.core.metrics import ssim_map
 from gan_local_edit.core.imaging import to_bhwc
 from gan_local_edit.core.ops.generate import render, sample_latents
 from gan_local_edit.core.ops.invert import InvertSettings, invert, noise_regularizer, prepare_images
+from gan_local_edit.core.ops.latent_refine import RefineSettings, comparison_resolution, refine_latent
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune
 
 NODES = pack.NODE_CLASS_MAPPINGS
@@ -79,6 +80,9 @@ def test_invert_nodes_under_inference_mode(tiny_generator, truth):
         tuned, text = NODES["GLEPivotalTune"]().tune(tiny_generator, image, lat, 5, 1e-3)
         (again,) = NODES["GLEGenerateImage"]().generate(tuned, lat, "const", 0)
     assert recon.shape == image.shape and "PSNR" in report and "->" in text and again.shape == image.shape
+    with torch.inference_mode():
+        _, _, polished = NODES["GLEInvertImage"]().invert(tiny_generator, image, "W", 5, 0, 1, False, refine_steps=1)
+    assert "Levenberg-Marquardt polish" in polished
     with pytest.raises(ValueError, match="alpha"):
         NODES["GLEInvertImage"]().invert(tiny_generator, torch.zeros(1, 16, 16, 4), "W", 1, 0, 1, False)
 
@@ -160,3 +164,48 @@ def test_grouped_noise_regulariser_scores_every_map_on_its_own():
     smooth = F.avg_pool2d(torch.randn(1, 1, 18, 18, generator=gen), 3, stride=1)   # correlated neighbours
     smooth = smooth / smooth.std()
     assert noise_regularizer([smooth]) > 10 * noise_regularizer([maps[0][:1]])
+
+
+def _corr(a, b):
+    return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+
+
+def test_levenberg_marquardt_polish_recovers_the_latent_that_made_the_image(tiny_generator, truth):
+    g = tiny_generator
+    lat, img = truth
+    w_true = lat.ws[0, :1]
+    start = w_true + 0.5 * torch.randn(w_true.shape, generator=torch.Generator().manual_seed(3))
+    assert _corr(start, w_true) < 0.97
+    w, history = refine_latent(g, start, img[0], settings=RefineSettings(steps=8))
+    assert all(b < a for a, b in zip(history, history[1:]))          # only improving steps are taken
+    assert history[-1] < 1e-4 * history[0]
+    assert _corr(w, w_true) > 0.999 and w.shape == start.shape
+
+
+def test_polish_compares_large_jacobians_down_sampled_and_never_worsens(tiny_generator, truth):
+    g = tiny_generator
+    lat, img = truth
+    assert comparison_resolution(16, 3, 16, 1 << 26) == 16
+    assert comparison_resolution(1024, 3, 512, 1 << 26) == 128
+    start = lat.ws[1] + 0.3                                           # W+: every row
+    w, history = refine_latent(g, start, img[1], settings=RefineSettings(steps=2, max_jacobian_entries=3 * 64 * 160))
+    assert w.shape == start.shape and history[-1] <= history[0]
+    with pytest.raises(ValueError, match="rows"):
+        refine_latent(g, lat.ws[0, :3], img[0])
+
+
+def test_inversion_with_polish_fits_better_and_reports_progress(tiny_generator, truth):
+    lat, img = truth
+    base = InvertSettings(space="w", steps=20, starts=2, optimize_noise=False)
+    plain = invert(tiny_generator, img, base)
+    calls = []
+    polished = invert(tiny_generator, img, InvertSettings(space="w", steps=20, starts=2, optimize_noise=False,
+                                                          refine_steps=3),
+                      on_step=lambda done, total, preview=None: calls.append((done, total)))
+    assert all(p > q + 1 for p, q in zip(polished.psnr, plain.psnr))
+    assert all(after > before for before, after in polished.refine_psnr) and "Levenberg" in polished.report()
+    assert {t for _, t in calls} == {20 + 2 * 3} and max(d for d, _ in calls) <= 26
+    assert polished.latents.source["refine_steps"] == 3
+    torch.testing.assert_close(render(tiny_generator, polished.latents), polished.reconstruction, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="refine_steps"):
+        InvertSettings(refine_steps=-1)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..latents import Latents
 from ..metrics import psnr, ssim
 from .autograd import normal_tensor, trainable
+from .latent_refine import RefineSettings, refine_latent
 
 SPACES = ("w", "w+")
 MIN_SIZE = 16
@@ -40,12 +41,15 @@ class InvertSettings:
     ssim_weight: float = 1.0
     feature_weight: float = 1.0        # weight of the optional VGG16 feature distance (when a net is given)
     preview_every: int = 25
+    refine_steps: int = 0              # Levenberg-Marquardt polish of the best start (latent_refine)
 
     def __post_init__(self):
         if self.space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
         if self.steps < 1 or self.starts < 1:
             raise ValueError("steps and starts must be at least 1")
+        if self.refine_steps < 0:
+            raise ValueError("refine_steps must be >= 0")
 
 
 @dataclass
@@ -58,9 +62,13 @@ class InvertResult:
     crop: dict
     trajectory: list = field(default_factory=list)   # (step, [B, C, H, W] best-start images)
     start_losses: list = field(default_factory=list)
+    refine_psnr: list = field(default_factory=list)  # per image: (PSNR before, after) the polish
 
     def report(self) -> str:
         lines = [f"image {i}: PSNR {p:.2f} dB  SSIM {s:.4f}" for i, (p, s) in enumerate(zip(self.psnr, self.ssim))]
+        for i, (before, after) in enumerate(self.refine_psnr):
+            lines.append(f"image {i}: Levenberg-Marquardt polish {before:.2f} -> {after:.2f} dB (compared at "
+                         f"the polish resolution)")
         c = self.crop
         lines.append(f"input {c['width']}x{c['height']} -> centre crop {c['size']}x{c['size']} at "
                      f"({c['left']}, {c['top']}) -> {c['resolution']}x{c['resolution']}")
@@ -181,6 +189,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             with torch.no_grad():
                 features = (feature_net, feature_net.stages(tgt))
         result = InvertResult(latents=None, reconstruction=None, target=target.cpu(), psnr=[], ssim=[], crop=crop)
+        total_steps = st.steps + b * st.refine_steps
         for step in range(1, st.steps + 1):
             t = (step - 1) / st.steps
             noise_scale = w_std * st.w_noise * max(0.0, 1.0 - t / st.w_noise_ramp) ** 2
@@ -208,20 +217,43 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
                 preview = img.detach()[best].float().cpu()
                 result.trajectory.append((step, preview))
             if on_step is not None:
-                on_step(step, st.steps, None if preview is None else preview[0])
+                on_step(step, total_steps, None if preview is None else preview[0])
         with torch.no_grad():
             ws_final = w_opt.detach().expand(-1, g.num_ws, -1) if rows == 1 else w_opt.detach()
             final_maps = {k: v.detach().contiguous() for k, v in noise_views(named_groups).items()} or None
             img = g.synthesis(ws_final, noise=final_maps)
             per_sample = reconstruction_loss(img, tgt, st, features)
             best = per_sample.view(b, s).argmin(1) + torch.arange(b, device=g.device) * s
-            recon = img[best].float()
             result.start_losses = per_sample.view(b, s).cpu().tolist()
+            ws_final, final_maps = ws_final[best], None if final_maps is None else \
+                {k: v[best] for k, v in final_maps.items()}
+            if st.refine_steps:
+                ws_final = polish(g, ws_final, rows, final_maps, target, st, on_step, result)
+            img = g.synthesis(ws_final, noise=final_maps)
+            recon = img.float()
             result.psnr = psnr(recon, target).cpu().tolist()
             result.ssim = ssim(recon, target, per_image=True).cpu().tolist()
-            noise = None if final_maps is None else {k: v[best].cpu() for k, v in final_maps.items()}
-            result.latents = Latents(ws=ws_final[best].cpu().contiguous(), space=st.space, noise=noise,
+            noise = None if final_maps is None else {k: v.cpu() for k, v in final_maps.items()}
+            result.latents = Latents(ws=ws_final.cpu().contiguous(), space=st.space, noise=noise,
                                      source={"edit": "inversion", "steps": st.steps, "starts": s,
-                                             "generator": g.fingerprint()})
+                                             "refine_steps": st.refine_steps, "generator": g.fingerprint()})
             result.reconstruction = recon.cpu()
     return result
+
+
+def polish(g, ws, rows, noise, target, st: InvertSettings, on_step, result: InvertResult) -> torch.Tensor:
+    """Levenberg-Marquardt polish of each image's best start; records PSNR before/after."""
+    out = []
+    for i in range(ws.shape[0]):
+        maps = None if noise is None else {k: v[i:i + 1] for k, v in noise.items()}
+        done_before = st.steps + i * st.refine_steps
+
+        def progress(done, _total, preview=None, base=done_before):
+            if on_step is not None:
+                on_step(base + done, st.steps + ws.shape[0] * st.refine_steps, preview)
+
+        w, history = refine_latent(g, ws[i, :rows], target[i], maps, RefineSettings(steps=st.refine_steps),
+                                   on_step=progress)
+        result.refine_psnr.append(tuple(10 * math.log10(4.0 / max(h, 1e-30)) for h in (history[0], history[-1])))
+        out.append(w.expand(g.num_ws, -1) if rows == 1 else w)
+    return torch.stack(out)
