@@ -31,8 +31,12 @@ def in_out_mse(err: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of images in [-1, 1] (data range 2), per image."""
-    mse = (a.float() - b.float()).square().flatten(1).mean(1)
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
+    return psnr_from_mse((a.float() - b.float()).square().flatten(1).mean(1))
+
+
+def psnr_from_mse(mse) -> torch.Tensor:
+    """PSNR in dB of a mean squared error of images in [-1, 1] (data range 2)."""
+    return 10 * torch.log10(4.0 / torch.as_tensor(mse).clamp_min(1e-12))
 
 
 def gaussian_window(window: int, sigma: float = 1.5, dtype=torch.float32, device=None) -> torch.Tensor:

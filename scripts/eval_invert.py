@@ -28,7 +28,7 @@ from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.metrics import psnr, ssim  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 from gan_local_edit.core.ops.invert import InvertSettings, invert  # noqa: E402
-from gan_local_edit.core.ops.latent_refine import RefineSettings, refine_latent  # noqa: E402
+from gan_local_edit.core.ops.latent_refine import polish_latents  # noqa: E402
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune  # noqa: E402
 
 
@@ -39,16 +39,11 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
 def polish_rows(g, res, truth, rows, steps, count):
     """Levenberg-Marquardt polish (core.ops.latent_refine) of the first ``count`` projections:
     (PSNRs, correlations) after it."""
-    psnrs, cors = [], []
-    for i in range(count):
-        maps = None if res.latents.noise is None else {k: v[i:i + 1] for k, v in res.latents.noise.items()}
-        w, _ = refine_latent(g, res.latents.ws[i, :rows], res.target[i], maps, RefineSettings(steps=steps))
-        ws = w.expand(g.num_ws, -1) if rows == 1 else w
-        with torch.no_grad():
-            img = g.synthesis(ws[None], noise=maps)
-        psnrs.append(float(psnr(img, res.target[i:i + 1])[0]))
-        cors.append(correlation(ws, truth.ws[i]))
-    return psnrs, cors
+    noise = None if res.latents.noise is None else {k: v[:count] for k, v in res.latents.noise.items()}
+    ws, _ = polish_latents(g, res.latents.ws[:count], rows, noise, res.target[:count], steps)
+    with torch.no_grad():
+        img = g.synthesis(ws, noise=noise)
+    return psnr(img, res.target[:count]).tolist(), [correlation(ws[i], truth.ws[i]) for i in range(count)]
 
 
 def table_row(space, noise, stage, psnrs, cors):

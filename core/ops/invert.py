@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..latents import Latents
-from ..metrics import psnr, ssim
+from ..metrics import psnr, psnr_from_mse, ssim
 from .autograd import normal_tensor, trainable
-from .latent_refine import RefineSettings, refine_latent
+from .latent_refine import polish_latents
 
 SPACES = ("w", "w+")
 MIN_SIZE = 16
@@ -227,10 +227,15 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             result.start_losses = per_sample.view(b, s).cpu().tolist()
             ws_final, final_maps = ws_final[best], None if final_maps is None else \
                 {k: v[best] for k, v in final_maps.items()}
+            recon = img[best].float()
             if st.refine_steps:
-                ws_final = polish(g, ws_final, rows, final_maps, target, st, on_step, result)
-            img = g.synthesis(ws_final, noise=final_maps)
-            recon = img.float()
+                def progress(done, _total):
+                    if on_step is not None:
+                        on_step(st.steps + done, total_steps, None)
+
+                ws_final, errors = polish_latents(g, ws_final, rows, final_maps, target, st.refine_steps, progress)
+                result.refine_psnr = [tuple(float(psnr_from_mse(e)) for e in pair) for pair in errors]
+                recon = g.synthesis(ws_final, noise=final_maps).float()
             result.psnr = psnr(recon, target).cpu().tolist()
             result.ssim = ssim(recon, target, per_image=True).cpu().tolist()
             noise = None if final_maps is None else {k: v.cpu() for k, v in final_maps.items()}
@@ -240,20 +245,3 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
             result.reconstruction = recon.cpu()
     return result
 
-
-def polish(g, ws, rows, noise, target, st: InvertSettings, on_step, result: InvertResult) -> torch.Tensor:
-    """Levenberg-Marquardt polish of each image's best start; records PSNR before/after."""
-    out = []
-    for i in range(ws.shape[0]):
-        maps = None if noise is None else {k: v[i:i + 1] for k, v in noise.items()}
-        done_before = st.steps + i * st.refine_steps
-
-        def progress(done, _total, preview=None, base=done_before):
-            if on_step is not None:
-                on_step(base + done, st.steps + ws.shape[0] * st.refine_steps, preview)
-
-        w, history = refine_latent(g, ws[i, :rows], target[i], maps, RefineSettings(steps=st.refine_steps),
-                                   on_step=progress)
-        result.refine_psnr.append(tuple(10 * math.log10(4.0 / max(h, 1e-30)) for h in (history[0], history[-1])))
-        out.append(w.expand(g.num_ws, -1) if rows == 1 else w)
-    return torch.stack(out)

@@ -109,3 +109,27 @@ def refine_latent(generator, ws: torch.Tensor, target: torch.Tensor, noise: dict
                 break
             report(it + 1)
     return w.view(rows, -1).to(ws), history
+
+
+def polish_latents(generator, ws: torch.Tensor, rows: int, noise: dict | None, targets: torch.Tensor, steps: int,
+                   on_step=None):
+    """``refine_latent`` for each image of a batch: ws [B, num_ws, w_dim] (W: every row the
+    same, ``rows`` = 1), noise {name: [B, 1, r, r]} or None, targets [B, C, H, W].
+
+    ``on_step(done, total)`` counts iterations over the whole batch. Returns the polished
+    ws [B, num_ws, w_dim] and, per image, the (start, final) mean squared error.
+    """
+    total = ws.shape[0] * steps
+    out, errors = [], []
+    for i in range(ws.shape[0]):
+        maps = None if noise is None else {k: v[i:i + 1] for k, v in noise.items()}
+
+        def progress(done, _total, _preview=None, base=i * steps):
+            if on_step is not None:
+                on_step(base + done, total)
+
+        w, history = refine_latent(generator, ws[i, :rows], targets[i], maps, RefineSettings(steps=steps),
+                                   on_step=progress)
+        out.append(w.expand(generator.num_ws, -1) if rows == 1 else w)
+        errors.append((history[0], history[-1]))
+    return torch.stack(out), errors
