@@ -14,7 +14,7 @@ from ..core.metrics import heatmap, in_out_mse, lab_squared_error
 from ..core.ops.catalog import build_catalog, catalog_mask, cluster_maps, parse_labels
 from ..core.ops.catalog_preview import overlay_clusters
 from ..core.ops.generate import render
-from ..core.ops.style_transfer import MODES, TransferSettings, local_transfer
+from ..core.ops.style_transfer import DEFAULT_LAMBDA, MODES, TransferSettings, local_transfer
 from . import comfy_bridge as bridge
 
 CATEGORY = "GAN Local Edit/Editing in Style"
@@ -134,7 +134,8 @@ class SaveCatalog:
 
 class LabelCatalogClusters:
     DESCRIPTION = ("Name clusters (several clusters can share a name): e.g. 'eyes: 3,7; mouth: 5'. "
-                   "Read the numbers off Catalog Cluster Preview.")
+                   "Read the numbers off Catalog Cluster Preview. Empty text leaves the catalog as it is; "
+                   "a label the catalog already has is re-pointed only when 'overwrite' is on.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GLE_CATALOG", "STRING")
     RETURN_NAMES = ("catalog", "info")
@@ -145,12 +146,23 @@ class LabelCatalogClusters:
     def INPUT_TYPES(cls):
         return {"required": {
             "catalog": CAT,
-            "labels": ("STRING", {"default": "eyes: 0; mouth: 1", "multiline": True,
-                                  "tooltip": "name: cluster numbers; entries separated by ';' or new lines."}),
+            "labels": ("STRING", {"default": "", "multiline": True,
+                                  "tooltip": "name: cluster numbers, e.g. 'eyes: 3,7; mouth: 5'; entries separated "
+                                             "by ';' or new lines. Empty = no change."}),
+        }, "optional": {
+            "overwrite": ("BOOLEAN", {"default": False,
+                                      "tooltip": "Allow re-pointing labels the catalog already has (e.g. the "
+                                                 "shipped catalog's eyes/nose/mouth). Off: such a change is refused."}),
         }}
 
-    def label(self, catalog, labels):
-        cat = catalog.with_labels(parse_labels(labels))
+    def label(self, catalog, labels, overwrite=False):
+        new = parse_labels(labels)
+        changed = {k: v for k, v in new.items() if k in catalog.labels and tuple(catalog.labels[k]) != tuple(v)}
+        if changed and not overwrite:
+            old = "; ".join(f"{k}: {','.join(map(str, catalog.labels[k]))}" for k in changed)
+            raise ValueError(f"the catalog already labels {old}; turn on 'overwrite' to re-point "
+                             f"{', '.join(repr(k) for k in changed)}")
+        cat = catalog.with_labels(new) if new else catalog
         return (cat, cat.describe())
 
 
@@ -217,19 +229,28 @@ class CatalogStyleTransfer:
             "reference": ("GLE_LATENT", {"tooltip": "Images whose part is copied."}),
             "label": ("STRING", {"default": "eyes", "tooltip": "A label name, or cluster numbers like 3,7."}),
             "mode": (list(MODES), {"default": "sequential",
-                                   "tooltip": "sequential = better locality (budget epsilon); "
-                                              "simultaneous = lambda * contribution."}),
-            "strength": ("STRING", {"default": "50", "tooltip": "epsilon (sequential, 20-100) or lambda "
-                                                                "(simultaneous); comma-separated for a sweep."}),
+                                   "tooltip": "sequential = better locality (budget epsilon: 'strength'); "
+                                              "simultaneous = lambda * contribution ('lambda')."}),
+            "strength": ("STRING", {"default": "50", "tooltip": "Sequential mode: the budget epsilon (10-100); "
+                                                                "comma-separated for a sweep. Not used by "
+                                                                "simultaneous mode (see 'lambda')."}),
             "epsilon_low": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 1000.0,
                                       "tooltip": "Sequential budget of the 4x4 and 8x8 layers."}),
             "rho_threshold": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 0.99, "step": 0.01,
                                         "tooltip": "Channels with contribution below this are never moved "
                                                    "(rho / (1 + rho))."}),
+        }, "optional": {
+            "lambda": ("STRING", {"default": f"{DEFAULT_LAMBDA:g}",
+                                  "tooltip": "Simultaneous mode: q = min(1, lambda x contribution), 0.5-5 (a "
+                                             "channel's contribution is its share in the part, 0-1); "
+                                             "comma-separated for a sweep. Not used by sequential mode."}),
         }}
 
-    def transfer(self, generator, catalog, target, reference, label, mode, strength, epsilon_low, rho_threshold):
-        settings = [TransferSettings(mode, v, epsilon_low, rho_threshold) for v in parse_strengths(strength)]
+    def transfer(self, generator, catalog, target, reference, label, mode, strength, epsilon_low, rho_threshold,
+                 **optional):
+        # one control per query mode: epsilon (a budget, tens) and lambda (a gain, ~1) have different scales
+        values = strength if mode == "sequential" else optional.get("lambda", f"{DEFAULT_LAMBDA:g}")
+        settings = [TransferSettings(mode, v, epsilon_low, rho_threshold) for v in parse_strengths(values)]
         edited = local_transfer(generator, catalog, target, reference, label.strip(), settings)
         return (bridge.image_to_comfy(render(generator, edited)), edited)
 

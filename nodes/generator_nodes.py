@@ -7,6 +7,7 @@ import torch
 
 from ..core import Latents, convert_checkpoint, load_generator_cached, render, sample_latents
 from ..core.embedded import embedded_choice_names, resolve_embedded
+from ..core.errors import UnsupportedCheckpointError
 from ..core.formats.loader import resolve_device
 from . import comfy_bridge as bridge
 
@@ -51,6 +52,10 @@ class LoadGANGenerator:
     def load(self, model, device):
         path = resolve_model_choice(model)
         g = load_generator_cached(path, device=resolve_device(device))
+        if getattr(g, "c_dim", 0):
+            raise UnsupportedCheckpointError(
+                f"{os.path.basename(path)}: class-conditional models (c_dim {g.c_dim}) are not supported by the "
+                f"nodes: sampling, catalogs and inversion have no class input (use an unconditional model)")
         return (g, g.describe())
 
 

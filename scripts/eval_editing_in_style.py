@@ -9,6 +9,11 @@ outside the region for the same change inside.
 
     python scripts/eval_editing_in_style.py [--pairs 50] [--out docs]
 writes docs/eis_fig7b.png, docs/catalog_clusters.png, docs/transfer_strip.png and prints the table.
+
+    python scripts/eval_editing_in_style.py --defaults [--pairs 16]
+only compares the node's default settings per mode (sequential epsilon 50, simultaneous lambda
+2, and lambda 50, which the one shared widget used to give simultaneous mode) with swapping
+the whole latent (the reference image itself).
 """
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ from gan_local_edit.core.metrics import in_out_mse, lab_squared_error  # noqa: E
 from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps  # noqa: E402
 from gan_local_edit.core.ops.catalog_preview import overlay_clusters  # noqa: E402
 from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
-from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer  # noqa: E402
+from gan_local_edit.core.ops.style_transfer import (DEFAULT_LAMBDA, TransferSettings, local_transfer,  # noqa: E402
+                                                    query_vectors)
 
 EPSILONS = [2, 5, 10, 20, 30, 50, 75, 100, 150, 250]
 LAMBDAS = [0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 12, 20]
@@ -93,13 +99,42 @@ def plot(curves: dict, path: str, panel=(420, 340)):
     im.save(path)
 
 
+@torch.no_grad()
+def default_settings_table(g, cat, pairs: int):
+    """In/Out-MSE of each mode's default, of lambda 50 and of a whole-latent swap, per label."""
+    targets = sample_latents(g, 1000, pairs, 0.7)
+    refs = sample_latents(g, 2000, pairs, 0.7)
+    target_imgs = render(g, targets, chunk=25)
+    rows = [("sequential, epsilon 50 (default)", TransferSettings("sequential")),
+            (f"simultaneous, lambda {DEFAULT_LAMBDA:g} (default)", TransferSettings("simultaneous")),
+            ("simultaneous, lambda 50 (the old shared default)", TransferSettings("simultaneous", 50.0))]
+    for label in ("eyes", "mouth"):
+        masks = catalog_mask(g, cat, targets, label)
+        print(f"\n{label}: {pairs} pairs (targets seeds from 1000, references from 2000, psi 0.7)")
+        print("| setting | channels moved (q > 0) | fully (q = 1) | In-MSE | Out-MSE |\n|---|---|---|---|---|")
+        total = sum(l.style_dim for l in g.styled_layers())
+        for name, st in rows:
+            q = torch.cat(query_vectors(g, cat, label, st))
+            edited = local_transfer(g, cat, targets, refs, label, [st])
+            inside, outside = in_out_mse(lab_squared_error(target_imgs, render(g, edited, chunk=25)), masks)
+            print(f"| {name} | {int((q > 0).sum())}/{total} | {int((q >= 1).sum())}/{total} | "
+                  f"{float(inside.nanmean()):.2f} | {float(outside.nanmean()):.2f} |")
+        inside, outside = in_out_mse(lab_squared_error(target_imgs, render(g, refs, chunk=25)), masks)
+        print(f"| whole-latent swap (the reference image) | {total}/{total} | {total}/{total} | "
+              f"{float(inside.nanmean()):.2f} | {float(outside.nanmean()):.2f} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=50)
+    p.add_argument("--defaults", action="store_true", help="only the default-settings table")
     args = apply_common_args(add_common_args(p).parse_args(argv))
     g = load_embedded_generator(device="cpu")
     cat = load_embedded_catalog(g)
     print(cat.describe())
+    if args.defaults:
+        default_settings_table(g, cat, args.pairs)
+        return
 
     # pictures: cluster maps for K = 6 and 10 over the same 8 faces
     show = sample_latents(g, 7, 8, 0.7)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from ..errors import IncompatibleInputError
+from ..identity import check_same_model, model_identity
 from .generate import sample_latents
 from .kmeans import spherical_kmeans
 
@@ -48,12 +48,9 @@ class Catalog:
         return int(self.centroids.shape[0])
 
     def check_generator(self, generator) -> None:
-        fp = self.meta.get("generator_fingerprint")
-        # a pivotal-tuned copy keeps its original's catalog (its latent space is unchanged)
-        if fp and fp not in (generator.fingerprint(), getattr(generator, "base_fingerprint", None)):
-            raise IncompatibleInputError(
-                f"this catalog was built for generator '{self.meta.get('generator_name', '?')}' "
-                f"(fingerprint {fp}), not for '{generator.name}' ({generator.fingerprint()})")
+        """Refuse a generator that is not the catalog's model (see ``core/identity.py``: same
+        architecture and weights within float16 rounding; pivotal-tuned copies pass)."""
+        check_same_model(self.meta, generator)
 
     def cluster_ids(self, label) -> tuple[int, ...]:
         """A label name ('eyes'), or cluster numbers ('3,7' / 3 / [3, 7])."""
@@ -294,7 +291,8 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
             on_step(n_batches + 2 + b, total, None)
     stats.update(late_stats)
     contributions = {l.name: stats[inputs[l.name]].finish() for l in styled}
-    meta = {"generator_fingerprint": g.fingerprint(), "generator_name": g.name, "n_samples": n_samples,
+    meta = {"generator_fingerprint": g.fingerprint(), "generator_identity": model_identity(g),
+            "generator_name": g.name, "n_samples": n_samples,
             "seed": int(seed), "truncation_psi": float(truncation_psi), "k": k, "layer_resolution": int(h),
             "kmeans_objective_on_fit_rows": km.objective, "fit_rows": min(FIT_ROWS, n * h * w),
             "kmeans_iterations": km.iterations, "restarts": restarts,

@@ -139,13 +139,13 @@ def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2)
     point of a small (scale, angle) lattice around it, twice, the second time finer."""
     ds, da = 0.01, 0.75
     grid = where.round()[:, None, None, :] + window[None]
-    k = torch.arange(-3, 4, dtype=torch.float32)
+    k = torch.arange(-3, 4, dtype=scale.dtype, device=scale.device)
     for _ in range(rounds):
         cand_s = (scale[:, None, None] * (1 + ds * k)[None, :, None]).expand(-1, 7, 7).reshape(-1)
         cand_a = (angle[:, None, None] + da * k[None, None, :]).expand(-1, 7, 7).reshape(-1)
         g = grid.repeat_interleave(49, dim=0)
         peaks = _sample_sum(dots, offsets, weights, cand_s, cand_a, g, size).flatten(1).max(1).values
-        best = peaks.view(-1, 49).argmax(1) + torch.arange(scale.shape[0]) * 49
+        best = peaks.view(-1, 49).argmax(1) + torch.arange(scale.shape[0], device=scale.device) * 49
         scale, angle = cand_s[best], cand_a[best]
         ds, da = ds / 3, da / 3
     return scale, angle
@@ -166,6 +166,22 @@ def _subpixel_peak(smap: torch.Tensor):
     return x + max(-0.5, min(0.5, dx)), y + max(-0.5, min(0.5, dy))
 
 
+def _placement(features: torch.Tensor):
+    """``on(x)``: x (a tensor or a list of numbers) as float32 on the features' device.
+
+    Every tensor the matcher makes or receives besides the features (the mask, and with it the
+    kernel offsets and weights; the starting scales and angles; the refinement window) goes
+    through it, so the whole search runs where the features are.
+    """
+    dev = features.device
+
+    def on(x):
+        if isinstance(x, torch.Tensor):
+            return x.to(device=dev, dtype=torch.float32)
+        return torch.tensor(x, dtype=torch.float32, device=dev)
+    return on
+
+
 def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                    settings: MatchSettings | None = None, on_step=None) -> MatchResult:
     """Deformable matching on normalised feature maps [C, S, S] and a reference mask [S, S].
@@ -181,13 +197,15 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         raise ValueError("reference features, target features and mask must share one grid")
     with trainable():
         ref_feat, tgt_feat, ref_mask = (normal_tensor(t) for t in (ref_feat, tgt_feat, ref_mask))
+        on = _placement(tgt_feat)
+        ref_feat, ref_mask = on(ref_feat), on(ref_mask)
         offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span)
         kernel = ref_feat[:, ys, xs].t().float()                                           # [N, C]
         dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size).detach()
         starts = [(s, a) for s in st.scales for a in st.angles]
         with torch.no_grad():
-            s0 = torch.tensor([s for s, _ in starts], dtype=torch.float32)
-            a0 = torch.tensor([a for _, a in starts], dtype=torch.float32)
+            s0 = on([s for s, _ in starts])
+            a0 = on([a for _, a in starts])
             coarse = _similarity_maps(dots, offsets, weights, s0, a0, size, st.start_stride)
             peaks0 = coarse.flatten(1).max(1)
         top = torch.argsort(peaks0.values, descending=True)[: max(1, st.refine_top)]
@@ -196,7 +214,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         side = coarse.shape[-1]
         where = torch.stack([peaks0.indices[top] % side, peaks0.indices[top] // side], -1).float() * st.start_stride
         half = st.window // 2
-        offs = torch.arange(-half, half + 1, dtype=torch.float32)
+        offs = on(torch.arange(-half, half + 1))
         wy, wx = torch.meshgrid(offs, offs, indexing="ij")
         window = torch.stack([wx, wy], -1)                                                  # [P, P, 2]
         opt = torch.optim.Adam([{"params": [scale], "lr": st.lr_scale}, {"params": [angle], "lr": st.lr_angle}])
@@ -214,7 +232,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
             sched.step()
             with torch.no_grad():
                 scale.clamp_(0.2, 5.0)
-                where = grid.flatten(1, 2)[torch.arange(grid.shape[0]), idx]  # follow the peak
+                where = grid.flatten(1, 2)[torch.arange(grid.shape[0], device=idx.device), idx]  # follow the peak
             if on_step is not None:
                 on_step(step + 1, st.steps, None)
         with torch.no_grad():
@@ -282,7 +300,11 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
         res = {l.name: l.resolution for l in generator.layers()}
         size = min(128, max(res.get(name, generator.resolution) for name in layers))
     from ..latents import Latents
-    both = Latents.concat([target, reference]) if target.ws is not None and reference.ws is not None else None
+    # one batched synthesis when the two can share a batch; an inverted photo (fitted noise maps)
+    # and a sampled face (the checkpoint's noise) cannot, so they are synthesised one by one
+    batchable = (target.ws is not None and reference.ws is not None
+                 and set(target.noise or ()) == set(reference.noise or ()))
+    both = Latents.concat([target, reference]) if batchable else None
     if both is not None:
         feats = extract_match_features(generator, both, layers, size)
         tgt, ref = feats[0], feats[1]

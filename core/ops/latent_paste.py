@@ -1,7 +1,8 @@
 """Adaptive Paste-GAN local editing: optimise W+ so the target's ROI takes the reference's part.
 
-Loss (Sec. 3.3 of the paper), on one editable feature map F bilinearly resized to the
-image size:
+Loss (Sec. 3.3 of the paper), on one editable feature map F at its own resolution (the
+paper resizes F to the image size first; up-sampling adds no information but costs memory
+that grows with the image: ~17 GiB at 1024 px for a 512-channel map):
 
     L = || Reshape(M_s F_s) - M_t F ||_1  +  gamma || (1 - M_t) F_t - (1 - M_t) F ||_1
 
@@ -47,10 +48,10 @@ def default_feature_layer(generator) -> str:
     return min(blocks, key=lambda l: (abs(l.resolution - 32), -l.resolution)).name
 
 
-def _features(generator, ws, layer, size, noise=None):
+def _features(generator, ws, layer, noise=None):
     styles = generator.styles(ws)
     _, feats = generator.synthesis_from_styles(styles, taps=[layer], return_image=False, noise=noise)
-    return F.interpolate(feats[layer], size=(size, size), mode="bilinear", align_corners=False)
+    return feats[layer]
 
 
 def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor, match: MatchResult,
@@ -64,19 +65,20 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
     if st.steps < 1:
         raise ValueError("steps must be at least 1")
     layer = st.feature_layer or default_feature_layer(generator)
-    size = generator.resolution
-    m = ref_mask.float()
+    size = generator.layer(layer).resolution       # the loss lives on the feature map's own grid
+    m = ref_mask.float().to(generator.device)
     if m.ndim == 3:
         m = m[0]
-    m = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False).to(generator.device)
+    m = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False,
+                      antialias=m.shape[-1] > size)
     with trainable():
         w_t = normal_tensor(target.ws_for(generator))
         w_r = normal_tensor(reference.ws_for(generator))
         n_t = {k: normal_tensor(v) for k, v in (target.noise_for(generator) or {}).items()} or None
         n_r = reference.noise_for(generator)
         with torch.no_grad():
-            f_t = _features(generator, w_t, layer, size, n_t)
-            f_r = _features(generator, w_r, layer, size, n_r)
+            f_t = _features(generator, w_t, layer, n_t)
+            f_r = _features(generator, w_r, layer, n_r)
             m_t = warp_to_target(m, match, size).clamp(0, 1)                 # [1, 1, H, W]
             f_ref = warp_to_target(f_r * m, match, size)                      # Reshape(M_s F_s)
         head = w_t[:, :st.layers].clone().requires_grad_(True)
@@ -89,7 +91,7 @@ def paste(generator, target: Latents, reference: Latents, ref_mask: torch.Tensor
         denom = float(f_t[0].numel())
         for step in range(1, st.steps + 1):
             ws = torch.cat([head, tail], dim=1)
-            f = _features(generator, ws, layer, size, n_t)
+            f = _features(generator, ws, layer, n_t)
             loss = ((f_ref - m_t * f).abs().sum() + st.gamma * ((1 - m_t) * (f_t - f)).abs().sum()) / denom
             opt.zero_grad()
             loss.backward()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..identity import model_identity
 from ..metrics import psnr
 from .autograd import normal_tensor, trainable
 from .invert import InvertSettings, prepare_images, reconstruction_loss
@@ -58,5 +59,6 @@ def pivotal_tune(generator, images: torch.Tensor, latents, settings: TuneSetting
             after = psnr(tuned.synthesis(ws, noise=noise), target).mean().item()
     tuned.invalidate_fingerprint()
     tuned.base_fingerprint = getattr(generator, "base_fingerprint", None) or generator.fingerprint()
+    tuned.base_identity = getattr(generator, "base_identity", None) or model_identity(generator)
     tuned.name = f"{generator.name}-pti"
     return tuned, before, after

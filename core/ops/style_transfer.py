@@ -22,6 +22,11 @@ MODES = ("sequential", "simultaneous")
 DEFAULT_RHO_THRESHOLD = 0.1   # rho / (1 + rho), as in the paper
 DEFAULT_EPSILON = 50.0        # eyes / mouth on FFHQ in the reference settings
 DEFAULT_EPSILON_LOW = 5.0     # 4x4 and 8x8 layers
+# Simultaneous: M is a fraction (rows sum to 1 over clusters), so lambda 2 moves channels whose
+# share in the part is >= 0.5 fully and the rest in proportion. Epsilon's 50 as lambda moves every
+# channel with a 2 % share fully: ~95 % of all channels on the shipped catalog, a whole-face swap.
+DEFAULT_LAMBDA = 2.0
+DEFAULT_STRENGTH = {"sequential": DEFAULT_EPSILON, "simultaneous": DEFAULT_LAMBDA}
 LOW_RESOLUTION = 8
 
 
@@ -47,13 +52,15 @@ def query_sequential(m: torch.Tensor, epsilon, threshold: float = DEFAULT_RHO_TH
 @dataclass(frozen=True)
 class TransferSettings:
     mode: str = "sequential"
-    strength: float = DEFAULT_EPSILON           # epsilon (sequential) or lambda (simultaneous)
-    epsilon_low: float = DEFAULT_EPSILON_LOW    # sequential budget of layers <= 8x8
+    strength: float | None = None               # epsilon (sequential) or lambda (simultaneous);
+    epsilon_low: float = DEFAULT_EPSILON_LOW    # None = the mode's default. Sequential budget of layers <= 8x8
     rho_threshold: float = DEFAULT_RHO_THRESHOLD
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.strength is None:
+            object.__setattr__(self, "strength", DEFAULT_STRENGTH[self.mode])
         if self.strength < 0 or self.epsilon_low < 0:
             raise ValueError("strength and epsilon_low must be >= 0")
         if not 0 <= self.rho_threshold < 1:
