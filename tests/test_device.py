@@ -1,0 +1,160 @@
+"""Device consistency: every operation runs with the generator and its tensors on a GPU.
+
+Without a GPU, ``fake_cuda`` stands in for one: any CPU tensor (of one or more dimensions) that an
+operation creates and combines with the generator's tensors fails here exactly as it would on CUDA.
+Inputs are what users hand over: latents, catalogs, masks and images live on the CPU.
+
+Every operation is one row of ``OPS`` (name -> runner). A new operation (another generator family,
+another editing method) adds one row; ``pytest -v tests/test_device.py`` lists the rows covered.
+"""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fake_cuda import fake_cuda, to_fake_cuda
+from gan_local_edit.core.metrics import in_out_mse, lab_squared_error
+from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps
+from gan_local_edit.core.ops.catalog_preview import overlay_clusters
+from gan_local_edit.core.ops.deformable_match import MatchResult, MatchSettings, detect_roi
+from gan_local_edit.core.ops.generate import render, sample_latents
+from gan_local_edit.core.ops.invert import InvertSettings, invert
+from gan_local_edit.core.ops.latent_paste import PasteSettings, paste
+from gan_local_edit.core.ops.match_eval import disc_mask
+from gan_local_edit.core.ops.perceptual import VGG16Features
+from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune
+from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_generator):
+    """CPU-side inputs made once with the CPU generator."""
+    g = tiny_generator
+    target, reference = sample_latents(g, 1, 1, 0.7), sample_latents(g, 2, 1, 0.7)
+    image = render(g, target)
+    photo = invert(g, image, InvertSettings(steps=3, starts=1)).latents      # carries fitted noise maps
+    catalog = build_catalog(g, n_samples=12, k=3, seed=1, batch=6).with_labels({"part": (1,)})
+    return {"target": target, "reference": reference, "image": image, "photo": photo, "catalog": catalog,
+            "mask": disc_mask(16, 8, 9, 3)}
+
+
+def _roi():
+    return MatchResult(centre=(8, 8), scale=1.0, angle=0.0, score=1, ref_centre=(8, 9), grid_size=16)
+
+
+def run_generate(g, x):
+    render(g, x["target"])
+    render(g, x["photo"])                                                   # with its own noise maps
+    render(g, x["target"], noise_mode="random", noise_seed=3)
+
+
+def run_sample(g, x):
+    sample_latents(g, 5, 3, 0.7)
+
+
+def run_catalog_build(g, x):
+    build_catalog(g, n_samples=8, k=2, seed=0, batch=4)
+
+
+def run_catalog_mask(g, x):
+    catalog_mask(g, x["catalog"], x["target"], "part", soft=True)
+    catalog_mask(g, x["catalog"], x["photo"], "part")
+
+
+def run_catalog_preview(g, x):
+    overlay_clusters(render(g, x["target"]), cluster_maps(g, x["catalog"], x["target"]), 0.5, scale=2)
+
+
+def run_catalog_transfer(g, x):
+    for mode in ("sequential", "simultaneous"):
+        render(g, local_transfer(g, x["catalog"], x["photo"], x["reference"], "part", [TransferSettings(mode)]))
+
+
+def run_locality(g, x):
+    a, b = render(g, x["target"]).to(g.device), render(g, x["reference"]).to(g.device)
+    in_out_mse(lab_squared_error(a, b), x["mask"][None].to(g.device))
+
+
+def run_deformable_match(g, x):
+    detect_roi(g, x["target"], x["reference"], x["mask"], settings=MatchSettings(steps=4))
+
+
+def run_deformable_match_photo(g, x):
+    detect_roi(g, x["photo"], x["reference"], x["mask"], settings=MatchSettings(steps=4))
+
+
+def run_latent_paste(g, x):
+    paste(g, x["target"], x["reference"], x["mask"], _roi(), PasteSettings(steps=2, preview_every=1))
+
+
+def run_latent_paste_photo(g, x):
+    paste(g, x["photo"], x["reference"], x["mask"], _roi(), PasteSettings(steps=2, feature_layer="b8"))
+
+
+def run_paste_workflow_nodes(g, x):
+    """The shipped paste workflow's two nodes, with a ComfyUI MASK [1, H, W] on the CPU."""
+    from gan_local_edit import NODE_CLASS_MAPPINGS as nodes
+    mask = x["mask"][None]
+    _, roi, _ = nodes["GLEDeformableMatch"]().match(g, x["target"], x["reference"], mask, "", 4)
+    nodes["GLELatentPaste"]().paste(g, x["target"], x["reference"], mask, roi, 2, 0.05, 0.1, 6, 1, "")
+
+
+def run_invert(g, x):
+    invert(g, x["image"], InvertSettings(steps=2, starts=2))
+    invert(g, x["image"], InvertSettings(space="w", steps=2, starts=1, optimize_noise=False))
+
+
+def run_invert_lm_polish(g, x):
+    invert(g, x["image"], InvertSettings(space="w", steps=1, starts=1, refine_steps=1))
+
+
+def run_invert_vgg_loss(g, x):
+    torch.manual_seed(0)
+    net = to_fake_cuda(VGG16Features().eval().requires_grad_(False))
+    invert(g, x["image"], InvertSettings(steps=1, starts=1), feature_net=net)
+
+
+def run_pivotal_tuning(g, x):
+    tuned, _, _ = pivotal_tune(g, x["image"], x["photo"], TuneSettings(steps=2))
+    render(tuned, x["photo"])
+
+
+OPS = {
+    "generate": run_generate,
+    "sample": run_sample,
+    "catalog_build": run_catalog_build,
+    "catalog_mask": run_catalog_mask,
+    "catalog_preview": run_catalog_preview,
+    "catalog_transfer": run_catalog_transfer,
+    "locality": run_locality,
+    "deformable_match": run_deformable_match,
+    "deformable_match_photo": run_deformable_match_photo,
+    "latent_paste": run_latent_paste,
+    "latent_paste_photo": run_latent_paste_photo,
+    "paste_workflow_nodes": run_paste_workflow_nodes,
+    "invert": run_invert,
+    "invert_lm_polish": run_invert_lm_polish,
+    "invert_vgg_loss": run_invert_vgg_loss,
+    "pivotal_tuning": run_pivotal_tuning,
+}
+
+
+@pytest.mark.parametrize("op", list(OPS), ids=list(OPS))
+def test_op_runs_with_the_generator_on_a_gpu(op, tiny_generator, inputs):
+    with fake_cuda() as dev:
+        g = to_fake_cuda(copy.deepcopy(tiny_generator))
+        assert g.device == dev
+        OPS[op](g, inputs)
+
+
+def test_the_fake_gpu_catches_a_cpu_tensor_inside_an_op(tiny_generator, inputs):
+    """The table is only worth something if a stray CPU tensor in an op does fail."""
+    def careless(g, x):
+        feats = g.synthesis(x["target"].ws_for(g), taps=["b8"], return_image=False)[1]["b8"]
+        return F.interpolate(feats, size=(16, 16)) * x["mask"]              # the mask was left on the CPU
+
+    with fake_cuda():
+        g = to_fake_cuda(copy.deepcopy(tiny_generator))
+        with pytest.raises(RuntimeError, match="same device"):
+            careless(g, inputs)
