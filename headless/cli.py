@@ -2,6 +2,7 @@
 
     python . run workflows/generate.json --out output            # in-process, no ComfyUI needed
     python . run workflows/generate.json --server http://127.0.0.1:8188 --out output
+    python . run workflows/generate.json --server URL1 --server URL2 --sweep 2.seed=0..199   # fan-out
     python . convert model.pkl model.safetensors [--dtype float16]
     python . info model.pkl
     python . ui-to-api example_workflows/generate.json
@@ -27,10 +28,24 @@ def cmd_run(args) -> int:
     from .executor import load_prompt, run_prompt, WorkflowError
     prompt = load_prompt(args.workflow)
     input_dir = args.input_dir or os.path.join(os.path.dirname(os.path.abspath(args.workflow)), "input")
+    if args.sweep and not args.server:
+        print("error: --sweep needs --server (the runs go to running ComfyUI servers)", file=sys.stderr)
+        return 2
+    if args.server and (args.sweep or args.set or len(args.server) > 1):
+        from .fanout import run_fanout
+        return run_fanout(args.workflow, prompt, args.server, args.sweep or [], args.set or [], args.out,
+                          input_dir, per_server=args.per_server, timeout=args.timeout)
+    if args.set:
+        from .fanout import SweepError, variations
+        try:
+            prompt = variations(prompt, [], args.set)[0][1]
+        except SweepError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if args.server:
         from .server_client import ServerError, submit_and_fetch
         try:
-            paths = submit_and_fetch(args.server, prompt, args.out, timeout=args.timeout, input_dir=input_dir)
+            paths = submit_and_fetch(args.server[0], prompt, args.out, timeout=args.timeout, input_dir=input_dir)
         except ServerError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -115,7 +130,12 @@ def main(argv=None) -> int:
     r.add_argument("--input-dir", help="folder LoadImage reads from (default: <workflow folder>/input)")
     r.add_argument("--models", action="append", help="extra gan_models folder (repeatable)")
     r.add_argument("--catalogs", help="gan_catalogs folder for Save/Load Catalog (default: <out>/gan_catalogs)")
-    r.add_argument("--server", help="submit to a running ComfyUI, e.g. http://127.0.0.1:8188")
+    r.add_argument("--server", action="append",
+                   help="submit to a running ComfyUI, e.g. http://127.0.0.1:8188 (repeat to fan out)")
+    r.add_argument("--sweep", action="append", metavar="NODE.INPUT=A..B",
+                   help="run every value: integers A..B inclusive or a comma list (repeat for a grid)")
+    r.add_argument("--set", action="append", metavar="NODE.INPUT=VALUE", help="override one widget value")
+    r.add_argument("--per-server", type=int, default=2, help="prompts in flight per server (fan-out)")
     r.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server")
     r.set_defaults(func=cmd_run)
     c = sub.add_parser("convert", help="convert a checkpoint to the pack's safetensors format")

@@ -18,6 +18,10 @@ class ServerError(Exception):
     pass
 
 
+class ServerUnreachable(ServerError):
+    """The server did not answer (refused, reset, timed out): another server may run the prompt."""
+
+
 def _request(url: str, data: dict | None = None, timeout: float = 30.0):
     body = json.dumps(data).encode() if data is not None else None
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
@@ -28,7 +32,9 @@ def _request(url: str, data: dict | None = None, timeout: float = 30.0):
         detail = e.read().decode(errors="replace")
         raise ServerError(f"{url} answered {e.code}: {_explain(detail)}") from None
     except urllib.error.URLError as e:
-        raise ServerError(f"cannot reach {url}: {e.reason}") from None
+        raise ServerUnreachable(f"cannot reach {url}: {e.reason}") from None
+    except OSError as e:  # timeout or reset while reading the answer
+        raise ServerUnreachable(f"cannot reach {url}: {e}") from None
 
 
 def _explain(detail: str) -> str:
@@ -81,7 +87,9 @@ def upload_inputs(base: str, prompt: dict, input_dir: str | None, log=print) -> 
         except urllib.error.HTTPError as e:
             raise ServerError(f"uploading {name} failed: {e.code} {e.read().decode(errors='replace')[:200]}") from None
         except urllib.error.URLError as e:
-            raise ServerError(f"cannot reach {base}: {e.reason}") from None
+            raise ServerUnreachable(f"cannot reach {base}: {e.reason}") from None
+        except OSError as e:
+            raise ServerUnreachable(f"cannot reach {base}: {e}") from None
         log(f"uploaded {name}")
         sent.append(name)
     return sent
@@ -92,12 +100,22 @@ def submit_and_fetch(server: str, prompt: dict, out_dir: str, timeout: float = 6
     """Run ``prompt`` on ``server``; returns the paths of the downloaded images."""
     base = server.rstrip("/")
     upload_inputs(base, prompt, input_dir, log)
-    client_id = uuid.uuid4().hex
-    answer = json.loads(_request(f"{base}/prompt", {"prompt": prompt, "client_id": client_id}))
-    prompt_id = answer["prompt_id"]
+    prompt_id = queue_prompt(base, prompt)
+    log(f"queued prompt {prompt_id}")
+    entry = wait_for(base, prompt_id, timeout, poll)
+    return download_images(base, entry, out_dir)
+
+
+def queue_prompt(base: str, prompt: dict) -> str:
+    """POST /prompt; returns the prompt id."""
+    answer = json.loads(_request(f"{base}/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex}))
     if answer.get("node_errors"):
         raise ServerError(f"the server reported node errors: {answer['node_errors']}")
-    log(f"queued prompt {prompt_id}")
+    return answer["prompt_id"]
+
+
+def wait_for(base: str, prompt_id: str, timeout: float = 600.0, poll: float = 0.5) -> dict:
+    """Poll /history until the prompt has finished; returns its history entry, raises if it failed."""
     deadline = time.time() + timeout
     while True:
         hist = json.loads(_request(f"{base}/history/{prompt_id}"))
@@ -105,22 +123,34 @@ def submit_and_fetch(server: str, prompt: dict, out_dir: str, timeout: float = 6
             entry = hist[prompt_id]
             break
         if time.time() > deadline:
-            raise ServerError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+            raise ServerUnreachable(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
         time.sleep(poll)
     status = entry.get("status", {})
     if status.get("status_str") != "success":
         msgs = [m for m in status.get("messages", []) if m and m[0] == "execution_error"]
         detail = msgs[0][1].get("exception_message", "") if msgs else ""
         raise ServerError(f"prompt {prompt_id} failed on the server: {detail}".strip())
+    return entry
+
+
+def output_images(entry: dict) -> list[dict]:
+    """The image records (filename, subfolder, type) of a finished history entry, in node order."""
+    return [img for _, outputs in sorted(entry.get("outputs", {}).items())
+            for img in outputs.get("images", [])]
+
+
+def fetch_image(base: str, img: dict) -> bytes:
+    query = urllib.parse.urlencode({"filename": img["filename"], "subfolder": img.get("subfolder", ""),
+                                    "type": img.get("type", "output")})
+    return _request(f"{base}/view?{query}", timeout=60)
+
+
+def download_images(base: str, entry: dict, out_dir: str) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     saved = []
-    for node_id, outputs in entry.get("outputs", {}).items():
-        for img in outputs.get("images", []):
-            query = urllib.parse.urlencode({"filename": img["filename"], "subfolder": img.get("subfolder", ""),
-                                            "type": img.get("type", "output")})
-            data = _request(f"{base}/view?{query}", timeout=60)
-            path = os.path.join(out_dir, img["filename"])
-            with open(path, "wb") as f:
-                f.write(data)
-            saved.append(path)
+    for img in output_images(entry):
+        path = os.path.join(out_dir, img["filename"])
+        with open(path, "wb") as f:
+            f.write(fetch_image(base, img))
+        saved.append(path)
     return saved
