@@ -131,7 +131,7 @@ class FanOut:
         live = sum(s.alive for s in self.servers)
         width = 30
         bar = "#" * (width * n // max(total, 1))
-        self.stream.write(f"\r[{bar:<{width}}] {n}/{total} done, {len(self.failed)} failed, "
+        self.stream.write(f"\r[{bar:<{width}}] {n}/{total} runs finished, {len(self.failed)} failed, "
                           f"{live}/{len(self.servers)} servers live" + ("\n" if final else ""))
         self.stream.flush()
 

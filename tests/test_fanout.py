@@ -143,7 +143,7 @@ def test_one_server_dies_mid_run_every_variation_once(prompt, tmp_path):
         assert png_text((out / n).read_bytes()) == f"seed={seed}"
     assert a.dead and len(a.prompts) == 5
     text = log.getvalue()
-    assert "40/40 done, 0 failed, 1/2 servers live" in text
+    assert "40/40 runs finished, 0 failed, 1/2 servers live" in text
     resub = int(re.search(r"(\d+) resubmitted", text).group(1))
     assert resub >= 1            # the prompts in flight on the dying server went to the other one
     assert f"{a.url}: " in text and "(stopped answering)" in text
