@@ -51,6 +51,22 @@ def register_model_folders() -> None:
         os.makedirs(default, exist_ok=True)
 
 
+def install_example_inputs() -> list[str]:
+    """Copy the templates' gle_*.png into ComfyUI's input folder when absent. Never raises: a
+    read-only or odd input folder must not stop the pack from loading."""
+    if folder_paths is None:
+        return []
+    try:
+        from ..headless.example_inputs import install_examples
+        copied = install_examples(folder_paths.get_input_directory())
+    except Exception as e:  # noqa: BLE001 - import of the pack must not fail on this
+        print(f"[gan_local_edit] example inputs not copied to ComfyUI's input folder: {e}")
+        return []
+    if copied:
+        print(f"[gan_local_edit] copied example inputs to {folder_paths.get_input_directory()}: {', '.join(copied)}")
+    return copied
+
+
 def model_folders(folder: str = MODEL_FOLDER) -> list[str]:
     if folder_paths is not None:
         return list(folder_paths.get_folder_paths(folder))
