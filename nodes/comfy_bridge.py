@@ -159,3 +159,16 @@ def image_to_comfy(img: torch.Tensor) -> torch.Tensor:
     """Generator images [B,C,H,W] (about [-1,1]) -> ComfyUI IMAGE [B,H,W,3] in 0..1 on the CPU."""
     from ..core.imaging import to_bhwc
     return to_bhwc(img)
+
+
+def image_from_comfy(image: torch.Tensor, what: str = "IMAGE") -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> [B,C,H,W] in [-1,1], refusing what no node can use."""
+    from ..core.imaging import from_bhwc
+    if image.ndim != 4:
+        raise ValueError(f"{what} must be [B, H, W, C], got {list(image.shape)}")
+    if image.shape[-1] == 4:
+        raise ValueError(f"{what} has an alpha channel: remove it (e.g. composite onto a background) first")
+    bad = int((~torch.isfinite(image)).sum())
+    if bad:
+        raise ValueError(f"{what} has {bad} NaN or infinite values out of {image.numel()}: fix the node that made it")
+    return from_bhwc(image)
