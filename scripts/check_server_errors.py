@@ -4,7 +4,8 @@
 
 Writes two small files into --gan-models (a tiny random generator of another shape and a truncated
 copy of the embedded model), uploads two mask images, then POSTs one prompt per bad input and
-prints ``input | error type | message`` from the server's execution_error (or its validation
+prints ``input | error type | message`` (a square mask of another size is resized by design, so the
+wrong-size case is a non-square mask) from the server's execution_error (or its validation
 error). Last it runs a good prompt to show the server still serves. Exit 1 when a bad input did
 not fail, a message is not one line, or the server stopped serving.
 """
@@ -96,7 +97,7 @@ def cases():
                         optimize_noise=False, vgg16="none", refine_steps=0),
                  "5": n("SaveImage", images=["4", 1], filename_prefix="gle_check")}
     return [("empty mask (all black) into Deformable Match / Latent Paste", paste_with("gle_check_empty_mask.png")),
-            ("mask of the wrong size (40x40 for a 64x64 model)", paste_with("gle_check_small_mask.png")),
+            ("mask of the wrong shape (40x64 for a 64x64 model)", paste_with("gle_check_wide_mask.png")),
             ("latents of another generator into Generate Image", generate(latents_from=OTHER)),
             ("catalog of another generator into Catalog Mask", other_catalog),
             ("NaN in an image into Invert Image", nan_image),
@@ -134,9 +135,9 @@ def main():
     base = args.server.rstrip("/")
     write_models(args.gan_models)
     upload(base, "gle_check_empty_mask.png", np.zeros((64, 64, 3), np.uint8))
-    small = np.zeros((40, 40, 3), np.uint8)
-    small[10:30, 10:30] = 255
-    upload(base, "gle_check_small_mask.png", small)
+    wide = np.zeros((64, 40, 3), np.uint8)
+    wide[20:40, 10:30] = 255
+    upload(base, "gle_check_wide_mask.png", wide)
     bad = 0
     print("input | error type | message")
     for label, prompt in cases():

@@ -127,3 +127,12 @@ def test_error_types_read_as_the_pack_in_comfyui():
     from gan_local_edit.core.errors import CheckpointError, GLEError, IncompatibleInputError
     for cls in (GLEError, CheckpointError, IncompatibleInputError):
         assert f"{cls.__module__}.{cls.__name__}" == f"gan_local_edit.{cls.__name__}"
+
+
+def test_reference_masks_square_resized_non_square_refused():
+    from gan_local_edit.nodes.paste_nodes import single_mask
+    m = torch.zeros(1, 40, 40)
+    m[0, 10:30, 10:30] = 1
+    assert single_mask(m, 64).shape == (64, 64)
+    with pytest.raises(ValueError, match=r"is 40x64 \(width x height\).*square \(64x64\)"):
+        single_mask(torch.ones(1, 64, 40), 64)
