@@ -1,11 +1,12 @@
 """Write the shipped example graphs in both ComfyUI formats.
 
 The API-format graphs below are the source of truth (what headless users POST); each is
-laid out into a UI-format graph for drag-and-drop and the template browser, with the
-widget values in the editor's positional layout (including the control values the
-editor stores after seed widgets). ``tests/test_workflows.py`` converts every UI file
-back with ``headless.ui_format`` (the frontend's rules, written independently of this
-layout code) and requires the result to equal the API file.
+laid out into a UI-format graph for drag-and-drop and the template browser: widget values in
+the order the real frontend saves them (tests/fixtures/frontend_widgets.json, recorded by
+scripts/probe_frontend.js), columns left to right by graph depth, node sizes at least the
+frontend's own, and one Note per template (NOTES, required). ``tests/test_workflows.py``
+converts every UI file back with ``headless.ui_format`` and requires the API file; the rig in
+../shared/tools/comfyui-rig/ checks the same against the real frontend.
 
     python scripts/make_workflows.py          # rewrites workflows/ and example_workflows/
 """
