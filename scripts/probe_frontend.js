@@ -7,7 +7,7 @@
 // Without TYPE arguments: every node type the pack registers plus the built-ins its workflows use.
 // Needs a running ComfyUI (see ../shared/tools/comfyui-rig/README.md) and /usr/bin/chromium.
 const { chromium } = require(process.env.PW_DIR + '/node_modules/playwright-core');
-const BUILTINS = ['LoadImage', 'LoadImageMask', 'SaveImage', 'PreviewImage', 'Note', 'MarkdownNote'];
+const BUILTINS = ['LoadImage', 'LoadImageMask', 'SaveImage', 'PreviewImage', 'ImageToMask', 'MaskToImage', 'Note', 'MarkdownNote'];
 (async () => {
   const [port, ...wanted] = process.argv.slice(2);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
