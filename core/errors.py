@@ -6,7 +6,17 @@ that names the file, what it looks like, and why it cannot be used.
 
 
 class GLEError(Exception):
-    """Base of every error this pack raises on purpose."""
+    """Base of every error this pack raises on purpose.
+
+    ComfyUI shows ``<module>.<class>`` as the error type; the module is set to the pack's name so
+    a user reads ``gan_local_edit.CheckpointError``, not the custom-node folder's file path."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.__module__ = "gan_local_edit"
+
+
+GLEError.__module__ = "gan_local_edit"
 
 
 class CheckpointError(GLEError, ValueError):

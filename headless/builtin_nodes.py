@@ -16,6 +16,8 @@ import torch
 from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
+from .example_inputs import example_names, find_input
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -88,14 +90,14 @@ class PreviewImage(SaveImage):
 
 
 def _input_files():
-    if not os.path.isdir(Dirs.input_dir):
-        return []
-    return sorted(f for f in os.listdir(Dirs.input_dir) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+    """The input folder's images plus the pack's example inputs (as ComfyUI, where the pack copies them)."""
+    own = os.listdir(Dirs.input_dir) if os.path.isdir(Dirs.input_dir) else []
+    return sorted({f for f in own if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS} | set(example_names()))
 
 
 def _open_input(name: str) -> Image.Image:
-    path = os.path.join(Dirs.input_dir, name)
-    if not os.path.isfile(path):
+    path = find_input(name, Dirs.input_dir)
+    if path is None:
         raise FileNotFoundError(f"Invalid image file: {name} (not in {Dirs.input_dir})")
     return ImageOps.exif_transpose(Image.open(path))
 

@@ -13,6 +13,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from .example_inputs import find_input
+
 
 class ServerError(Exception):
     pass
@@ -67,16 +69,15 @@ def _multipart(fields: dict, file_field: str, filename: str, data: bytes) -> tup
 
 
 def upload_inputs(base: str, prompt: dict, input_dir: str | None, log=print) -> list[str]:
-    """Upload the images that LoadImage / LoadImageMask nodes name, from the workflow's input folder."""
+    """Upload the images that LoadImage / LoadImageMask nodes name, from the workflow's input folder
+    (or the pack's example inputs)."""
     sent = []
-    if not input_dir:
-        return sent
     for node in prompt.values():
         name = node.get("inputs", {}).get("image")
         if node.get("class_type") not in IMAGE_LOADERS or not isinstance(name, str):
             continue
-        path = os.path.join(input_dir, name)
-        if not os.path.isfile(path) or name in sent:
+        path = find_input(name, input_dir)
+        if path is None or name in sent:
             continue
         with open(path, "rb") as f:
             body, ctype = _multipart({"overwrite": "true", "type": "input"}, "image", name, f.read())

@@ -1,18 +1,27 @@
 """Convert a ComfyUI UI-format workflow (what the editor saves) to the API format (what it POSTs).
 
 Follows the frontend's ``graphToPrompt`` rules: widget values are read positionally from
-``widgets_values`` in the order of the node definition's inputs (required, then
-optional); an INT named ``seed``/``noise_seed`` or declaring ``control_after_generate``
-is followed by its control value, and an ``image_upload`` combo by its upload widget,
-neither of which is sent; a linked input becomes ``[str(origin_id), origin_slot]``;
+``widgets_values``. Their order is the one the real frontend saves, recorded by
+``scripts/probe_frontend.js`` in ``tests/fixtures/frontend_widgets.json`` (frontend version
+inside); node types not in that table follow the same rules it shows: the node definition's
+widget inputs in order (required, then optional), an INT named ``seed``/``noise_seed`` or
+declaring ``control_after_generate`` followed by its control value, and the upload widget of
+an ``image_upload`` combo LAST (the frontend adds it after the node's own widgets; LoadImageMask
+saves ``[image, channel, upload]``), none of the extra values being sent; a linked input becomes ``[str(origin_id), origin_slot]``;
 muted nodes (mode 2) are left out and bypassed ones (mode 4) pass their first matching
 input through; ``_meta.title`` is the node's title (default: its display name).
 """
 from __future__ import annotations
 
+import functools
+import json
+import os
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 SEED_NAMES = ("seed", "noise_seed")
+FRONTEND_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "tests", "fixtures", "frontend_widgets.json")
 
 
 def widget_inputs(cls) -> list[tuple[str, object, dict]]:
@@ -28,20 +37,44 @@ def widget_inputs(cls) -> list[tuple[str, object, dict]]:
     return out
 
 
-def extra_widget_values(name: str, kind, opts: dict) -> int:
-    """How many serialized-but-not-sent widget values follow this widget in widgets_values."""
-    extra = 0
-    if kind == "INT":
-        control = opts.get("control_after_generate", None)
-        if control is None:
-            control = name in SEED_NAMES
-        extra += 1 if control else 0
-    elif isinstance(kind, list) or kind == "COMBO":
-        if opts.get("control_after_generate"):
-            extra += 2  # control combo + its filter list
-        if opts.get("image_upload"):
-            extra += 1
-    return extra
+def rule_layout(cls) -> list[tuple[str, bool]]:
+    """(widget name, sent) for each value in widgets_values, by the frontend's rules."""
+    out, tail = [], []
+    for name, kind, opts in widget_inputs(cls):
+        out.append((name, True))
+        if kind == "INT":
+            control = opts.get("control_after_generate", None)
+            if control is None:
+                control = name in SEED_NAMES
+            if control:
+                out.append(("control_after_generate", False))
+        elif isinstance(kind, list) or kind == "COMBO":
+            if opts.get("control_after_generate"):
+                out += [("control_after_generate", False), ("control_filter_list", False)]
+            if opts.get("image_upload"):
+                tail.append(("upload", False))
+    return out + tail
+
+
+@functools.lru_cache(maxsize=1)
+def frontend_table() -> dict:
+    """The real frontend's saved-widget order per node type ({} when the table is absent)."""
+    try:
+        with open(FRONTEND_TABLE, encoding="utf-8") as f:
+            return {k: v for k, v in json.load(f)["nodes"].items() if v}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def saved_layout(ctype: str, cls) -> list[tuple[str, bool]]:
+    """(widget name, sent) per widgets_values entry: the recorded frontend order when it still
+    names exactly this class's widget inputs, else the rules."""
+    entry = frontend_table().get(ctype)
+    if entry is not None:
+        layout = [(w["name"], bool(w["sent"])) for w in entry["widgets_values"]]
+        if sorted(n for n, sent in layout if sent) == sorted(w[0] for w in widget_inputs(cls)):
+            return layout
+    return rule_layout(cls)
 
 
 def ui_to_api(workflow: dict, classes: dict, titles: dict) -> dict:
@@ -75,15 +108,11 @@ def ui_to_api(workflow: dict, classes: dict, titles: dict) -> dict:
             raise ValueError(f"node {nid}: unknown node type {ctype!r}")
         cls = classes[ctype]
         values = list(node.get("widgets_values") or [])
-        inputs = {}
-        pos = 0
-        for name, kind, opts in widget_inputs(cls):
-            if pos >= len(values):
-                raise ValueError(f"node {nid} ({ctype}): widgets_values has no value for {name!r}")
-            inputs[name] = values[pos]
-            pos += 1 + extra_widget_values(name, kind, opts)
-        if pos != len(values):
-            raise ValueError(f"node {nid} ({ctype}): {len(values)} widget values, expected {pos}")
+        layout = saved_layout(ctype, cls)
+        if len(values) != len(layout):
+            raise ValueError(f"node {nid} ({ctype}): {len(values)} widget values, expected {len(layout)} "
+                             f"({', '.join(n for n, _ in layout)})")
+        inputs = {name: value for (name, sent), value in zip(layout, values) if sent}
         for inp in node.get("inputs") or []:
             if inp.get("link") is None:
                 continue

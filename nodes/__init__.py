@@ -6,6 +6,7 @@ from .invert_nodes import NODES as _INVERT_NODES
 from .paste_nodes import NODES as _PASTE_NODES
 
 comfy_bridge.register_model_folders()
+comfy_bridge.install_example_inputs()
 
 _ALL = {**_GENERATOR_NODES, **_CATALOG_NODES, **_PASTE_NODES, **_INVERT_NODES}
 NODE_CLASS_MAPPINGS = {key: cls for key, (cls, _) in _ALL.items()}

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from ..core.embedded import embedded_choice_names, resolve_embedded
-from ..core.imaging import from_bhwc
 from ..core.io import load_catalog, save_catalog
 from ..core.metrics import heatmap, in_out_mse, lab_squared_error
 from ..core.ops.catalog import build_catalog, catalog_mask, cluster_maps, parse_labels
@@ -297,9 +296,9 @@ class LocalityReport:
         b, h, w, _ = edited.shape
         if target.shape[1:3] != (h, w):
             raise ValueError(f"target is {tuple(target.shape[1:3])} but edited is {(h, w)}")
-        t = from_bhwc(_expand_batch(target, b, "target images"))
+        t = bridge.image_from_comfy(_expand_batch(target, b, "target images"), "target")
         m = _expand_batch(_mask_at(mask, h, w), b, "masks")
-        err = lab_squared_error(t, from_bhwc(edited))
+        err = lab_squared_error(t, bridge.image_from_comfy(edited, "edited"))
         inside, outside = in_out_mse(err, m)
         lines = [f"image {i}: In-MSE {a:.2f}  Out-MSE {o:.2f}" for i, (a, o) in enumerate(zip(inside, outside))]
         lines.append(f"mean: In-MSE {inside.nanmean():.2f}  Out-MSE {outside.nanmean():.2f}  (CIELAB, squared)")

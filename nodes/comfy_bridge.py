@@ -51,6 +51,22 @@ def register_model_folders() -> None:
         os.makedirs(default, exist_ok=True)
 
 
+def install_example_inputs() -> list[str]:
+    """Copy the templates' gle_*.png into ComfyUI's input folder when absent. Never raises: a
+    read-only or odd input folder must not stop the pack from loading."""
+    if folder_paths is None:
+        return []
+    try:
+        from ..headless.example_inputs import install_examples
+        copied = install_examples(folder_paths.get_input_directory())
+    except Exception as e:  # noqa: BLE001 - import of the pack must not fail on this
+        print(f"[gan_local_edit] example inputs not copied to ComfyUI's input folder: {e}")
+        return []
+    if copied:
+        print(f"[gan_local_edit] copied example inputs to {folder_paths.get_input_directory()}: {', '.join(copied)}")
+    return copied
+
+
 def model_folders(folder: str = MODEL_FOLDER) -> list[str]:
     if folder_paths is not None:
         return list(folder_paths.get_folder_paths(folder))
@@ -143,3 +159,16 @@ def image_to_comfy(img: torch.Tensor) -> torch.Tensor:
     """Generator images [B,C,H,W] (about [-1,1]) -> ComfyUI IMAGE [B,H,W,3] in 0..1 on the CPU."""
     from ..core.imaging import to_bhwc
     return to_bhwc(img)
+
+
+def image_from_comfy(image: torch.Tensor, what: str = "IMAGE") -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> [B,C,H,W] in [-1,1], refusing what no node can use."""
+    from ..core.imaging import from_bhwc
+    if image.ndim != 4:
+        raise ValueError(f"{what} must be [B, H, W, C], got {list(image.shape)}")
+    if image.shape[-1] == 4:
+        raise ValueError(f"{what} has an alpha channel: remove it (e.g. composite onto a background) first")
+    bad = int((~torch.isfinite(image)).sum())
+    if bad:
+        raise ValueError(f"{what} has {bad} NaN or infinite values out of {image.numel()}: fix the node that made it")
+    return from_bhwc(image)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ..core.formats.cache import load_cached
-from ..core.imaging import from_bhwc
 from ..core.ops.invert import InvertSettings, invert
 from ..core.ops.perceptual import load_vgg16
 from ..core.ops.pivotal_tuning import TuneSettings, pivotal_tune
@@ -10,15 +9,6 @@ from . import comfy_bridge as bridge
 
 CATEGORY = "GAN Local Edit/Invert"
 GEN = ("GLE_GENERATOR", {"tooltip": "From Load GAN Generator."})
-
-
-def comfy_images(image):
-    """ComfyUI IMAGE [B,H,W,C] -> [B,C,H,W] in [-1,1], with clear errors for unusable input."""
-    if image.ndim != 4:
-        raise ValueError(f"IMAGE must be [B, H, W, C], got {list(image.shape)}")
-    if image.shape[-1] == 4:
-        raise ValueError("the image has an alpha channel: remove it (e.g. composite onto a background) first")
-    return from_bhwc(image)
 
 
 class InvertImage:
@@ -64,7 +54,7 @@ class InvertImage:
                                   optimize_noise=optimize_noise, refine_steps=refine_steps)
         net = None if vgg16 in (None, "", "none") else \
             load_cached(load_vgg16, bridge.model_file_path(vgg16, bridge.PERCEPTUAL_FOLDER), generator.device)
-        res = invert(generator, comfy_images(image), settings, on_step=bridge.Progress(steps, unique_id),
+        res = invert(generator, bridge.image_from_comfy(image), settings, on_step=bridge.Progress(steps, unique_id),
                      feature_net=net)
         return (res.latents, bridge.image_to_comfy(res.reconstruction), res.report())
 
@@ -90,7 +80,7 @@ class PivotalTune:
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
     def tune(self, generator, image, latents, steps, lr, unique_id=None):
-        tuned, before, after = pivotal_tune(generator, comfy_images(image), latents, TuneSettings(steps, lr),
+        tuned, before, after = pivotal_tune(generator, bridge.image_from_comfy(image), latents, TuneSettings(steps, lr),
                                             on_step=bridge.Progress(steps, unique_id))
         return (tuned, f"PSNR {before:.2f} dB -> {after:.2f} dB after {steps} steps of pivotal tuning")
 

@@ -15,7 +15,9 @@ GEN = ("GLE_GENERATOR", {"tooltip": "From Load GAN Generator."})
 
 
 def single_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """A ComfyUI MASK ([B,H,W] or [H,W], any size) -> one [size, size] mask; empty masks refused."""
+    """A ComfyUI MASK ([B,H,W] or [H,W]) -> one [size, size] mask. A square mask of another size is
+    resized (e.g. painted on an upscaled copy); a non-square one fits no generated image and an empty
+    one selects nothing: both are refused."""
     m = mask.float()
     if m.ndim == 3:
         if m.shape[0] != 1:
@@ -23,6 +25,9 @@ def single_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
         m = m[0]
     if m.ndim != 2:
         raise ValueError(f"a MASK must be [H, W] or [1, H, W], got {list(mask.shape)}")
+    if m.shape[0] != m.shape[1]:
+        raise ValueError(f"the reference mask is {m.shape[1]}x{m.shape[0]} (width x height) but the model's images "
+                         f"are square ({size}x{size}): crop or resize the mask to a square")
     m = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
     if (m > 0.5).sum() < 1:
         raise ValueError("the reference mask is empty: paint the part to copy (white / painted = selected)")

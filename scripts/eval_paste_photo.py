@@ -1,6 +1,6 @@
 """Deformable Match + Latent Paste between an inverted photo and a sampled face, both ways.
 
-The photo (``workflows/input/face_a.png``) is inverted into W+ with fitted noise maps, as the
+The photo (``workflows/input/gle_face_a.png``) is inverted into W+ with fitted noise maps, as the
 Invert Image node does; the other face is a seeded sample (the checkpoint's noise). The
 reference part is the shipped catalog's mouth mask of the reference. For each direction the
 script reports the match and the paste's squared CIELAB error against the target's own image
@@ -42,12 +42,12 @@ def main(argv=None):
     args = apply_common_args(add_common_args(p).parse_args(argv))
     g = load_embedded_generator(device="cpu")
     cat = load_embedded_catalog(g)
-    pic = np.asarray(Image.open(os.path.join(ROOT, "workflows", "input", "face_a.png")).convert("RGB"), np.float32)
+    pic = np.asarray(Image.open(os.path.join(ROOT, "workflows", "input", "gle_face_a.png")).convert("RGB"), np.float32)
     image = torch.from_numpy(pic / 127.5 - 1).permute(2, 0, 1)[None]
     inv = invert(g, image, InvertSettings(steps=args.invert_steps, starts=2))
     photo = inv.latents
     face = sample_latents(g, args.sample_seed, 1, 0.7)
-    print(f"photo: face_a.png inverted into W+ ({args.invert_steps} steps, 2 starts, fitted noise maps: "
+    print(f"photo: gle_face_a.png inverted into W+ ({args.invert_steps} steps, 2 starts, fitted noise maps: "
           f"{len(photo.noise or {})}); PSNR {inv.psnr[0]:.2f} dB")
     print(f"sample: seed {args.sample_seed}, psi 0.7 (no noise maps); part: {args.part} (shipped catalog)")
     print("| target | reference | ROI centre (px) | scale | angle | similarity | steps | In-MSE | Out-MSE |")

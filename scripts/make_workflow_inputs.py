@@ -1,9 +1,9 @@
 """Write the input images of the shipped workflows into workflows/input/.
 
-- face_a.png, face_b.png: two faces of the real face DCGAN (`gan-face-generate`, teacher of
+- gle_face_a.png, gle_face_b.png: two faces of the real face DCGAN (`gan-face-generate`, teacher of
   the embedded model; out of the embedded model's distribution), enlarged to 96x80 so the
   workflows also exercise the centre crop and resize of Invert Image;
-- paste_reference_mask.png: white on black, the mouth of the `paste` workflow's reference
+- gle_paste_reference_mask.png: white on black, the mouth of the `paste` workflow's reference
   face, taken from the shipped catalog's mouth cluster.
 
     pip install --no-deps gan-face-generate==1.1.1
@@ -37,13 +37,13 @@ def main():
     teacher = FaceTeacher()
     faces = teacher(torch.randn(2, teacher.z_dim, generator=torch.Generator().manual_seed(2026)))
     faces = F.interpolate(faces, size=(80, 96), mode="bicubic", align_corners=False).clamp(-1, 1)
-    for name, img in zip(("face_a.png", "face_b.png"), to_uint8(faces)):
+    for name, img in zip(("gle_face_a.png", "gle_face_b.png"), to_uint8(faces)):
         Image.fromarray(img).save(os.path.join(out, name))
     g = load_embedded_generator(device="cpu")
     cat = load_embedded_catalog(g)
     mask = catalog_mask(g, cat, sample_latents(g, REFERENCE_SEED, 1, 0.7), "mouth")[0]
     Image.fromarray((mask.numpy() * 255).astype(np.uint8)).convert("RGB").save(
-        os.path.join(out, "paste_reference_mask.png"))
+        os.path.join(out, "gle_paste_reference_mask.png"))
     print("wrote", sorted(os.listdir(out)))
 
 

@@ -1,11 +1,12 @@
 """Write the shipped example graphs in both ComfyUI formats.
 
 The API-format graphs below are the source of truth (what headless users POST); each is
-laid out into a UI-format graph for drag-and-drop and the template browser, with the
-widget values in the editor's positional layout (including the control values the
-editor stores after seed widgets). ``tests/test_workflows.py`` converts every UI file
-back with ``headless.ui_format`` (the frontend's rules, written independently of this
-layout code) and requires the result to equal the API file.
+laid out into a UI-format graph for drag-and-drop and the template browser: widget values in
+the order the real frontend saves them (tests/fixtures/frontend_widgets.json, recorded by
+scripts/probe_frontend.js), columns left to right by graph depth, node sizes at least the
+frontend's own, and one Note per template (NOTES, required). ``tests/test_workflows.py``
+converts every UI file back with ``headless.ui_format`` and requires the API file; the rig in
+../shared/tools/comfyui-rig/ checks the same against the real frontend.
 
     python scripts/make_workflows.py          # rewrites workflows/ and example_workflows/
 """
@@ -21,7 +22,7 @@ from _pack import ROOT, load_pack  # noqa: E402
 
 pack = load_pack()
 from gan_local_edit.headless.executor import node_registry  # noqa: E402
-from gan_local_edit.headless.ui_format import SEED_NAMES, widget_inputs  # noqa: E402
+from gan_local_edit.headless.ui_format import SEED_NAMES, frontend_table, saved_layout, widget_inputs  # noqa: E402
 
 EMBEDDED = "embedded: faces64"
 CATALOG = "embedded: faces64_k16"
@@ -79,6 +80,9 @@ WORKFLOWS = {
                                       "label": "eyes", "soft": False}),
         "14": node("GLELocalityReport", {"target": ["9", 0], "edited": ["5", 0], "mask": ["13", 0]}),
         "15": node("SaveImage", {"images": ["14", 0], "filename_prefix": "gle_locality_eyes"}),
+        "16": node("GLECatalogClusterPreview", {"generator": ["1", 0], "catalog": ["2", 0], "latents": ["3", 0],
+                                               "opacity": 0.55}, title="Target cluster map"),
+        "17": node("PreviewImage", {"images": ["16", 0]}),
     },
     "paste": {
         "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
@@ -86,7 +90,7 @@ WORKFLOWS = {
                                        "truncation_psi": 0.7}, title="Target"),
         "3": node("GLESampleLatents", {"generator": ["1", 0], "seed": REFERENCE_SEED, "count": 1,
                                        "truncation_psi": 0.7}, title="Reference"),
-        "4": node("LoadImageMask", {"image": "paste_reference_mask.png", "channel": "red"},
+        "4": node("LoadImageMask", {"image": "gle_paste_reference_mask.png", "channel": "red"},
                   title="Reference mask (white = part to copy)"),
         "5": node("GLEDeformableMatch", {"generator": ["1", 0], "target": ["2", 0], "reference": ["3", 0],
                                          "reference_mask": ["4", 0], "feature_layers": "", "steps": 40}),
@@ -95,11 +99,11 @@ WORKFLOWS = {
                                      "gamma": 0.1, "layers": 6, "preview_every": 10, "feature_layer": ""}),
         "7": node("SaveImage", {"images": ["6", 0], "filename_prefix": "gle_paste"}),
         "8": node("SaveImage", {"images": ["6", 2], "filename_prefix": "gle_paste_trajectory"}),
-        "9": node("SaveImage", {"images": ["5", 2], "filename_prefix": "gle_paste_roi"}),
+        "9": node("PreviewImage", {"images": ["5", 2]}, title="ROI preview (where the part lands)"),
     },
     "invert": {
         "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
-        "2": node("LoadImage", {"image": "face_a.png"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}),
         "3": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 200,
                                      "seed": 0, "starts": 4, "optimize_noise": True, "vgg16": "none", "refine_steps": 0}),
         "4": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["3", 0], "noise_mode": "const",
@@ -108,8 +112,8 @@ WORKFLOWS = {
     },
     "invert_transfer": {
         "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
-        "2": node("LoadImage", {"image": "face_a.png"}, title="Target photo"),
-        "3": node("LoadImage", {"image": "face_b.png"}, title="Reference photo"),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}, title="Target photo"),
+        "3": node("LoadImage", {"image": "gle_face_b.png"}, title="Reference photo"),
         "4": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 200,
                                      "seed": 0, "starts": 4, "optimize_noise": True, "vgg16": "none", "refine_steps": 0}, title="Invert target"),
         "5": node("GLEInvertImage", {"generator": ["1", 0], "image": ["3", 0], "space": "W+", "steps": 200,
@@ -122,6 +126,43 @@ WORKFLOWS = {
         "9": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_invert_transfer"}),
     },
 }
+
+# One Note per template (required): what it does and which widgets to try. UI only: the frontend
+# leaves Note nodes out of the prompt, so the API twins do not have them.
+NOTES = {
+    "generate": "Samples faces from the embedded 64x64 model and saves them.\n\nTry: Sample Latents seed "
+                "and count; truncation_psi (lower = more average faces); Generate Image noise_mode.",
+    "catalog_build": "Builds a semantic catalog: k-means of the generator's features over n_samples faces, "
+                     "then names clusters (Label Catalog Clusters) and saves it to models/gan_catalogs.\n\n"
+                     "Read the numbered cluster map, then edit labels ('eyes: 3,7; mouth: 5'). Try k, layer, "
+                     "n_samples.",
+    "catalog_transfer": "Moves the eyes and the mouth of the Reference face onto the Target with the catalog "
+                        "(StyleSpace channels of that part).\n\nTry: the Target/Reference seeds; label; "
+                        "strength (a list like '10, 30' gives one image each); mode simultaneous + lambda. "
+                        "The cluster map shows the catalog's parts on the target; the locality report shows "
+                        "how much changed outside the eye mask.",
+    "paste": "Copies the part of the Reference under the white of the mask image onto the Target: Deformable "
+             "Match finds where it belongs (ROI preview), Latent Paste optimises W+ to paste it.\n\nTry: your "
+             "own mask (LoadImageMask, channel red); steps; gamma (higher keeps the rest closer); layers.",
+    "invert": "Projects a photo (gle_face_a.png, copied to ComfyUI's input folder by the pack) into the "
+              "generator's W+ and renders the reconstruction.\n\nTry: your own face photo; steps; starts; "
+              "space W vs W+; optimize_noise; refine_steps.",
+    "invert_transfer": "Inverts two photos, then moves the mouth of the Reference photo onto the Target photo "
+                       "with the catalog.\n\nTry: other photos; label (eyes, nose, mouth); strength list.",
+}
+NOTE_SIZE = [420, 200]
+MIN_WIDTH, GAP_X, GAP_Y, TITLE_H = 320, 70, 50, 30
+IMAGE_NODE_HEIGHT = 300      # room for the image the frontend draws inside load/save/preview nodes
+IMAGE_NODES = {"LoadImage", "LoadImageMask", "SaveImage", "PreviewImage"}
+
+
+def _node_size(class_type, title):
+    """At least the size the real frontend computes (tests/fixtures/frontend_widgets.json)."""
+    w, h = (frontend_table().get(class_type) or {}).get("size") or [MIN_WIDTH, 200]
+    w = max(w, MIN_WIDTH, 12 + 8 * len(title or ""))
+    if class_type in IMAGE_NODES:
+        h = max(h, IMAGE_NODE_HEIGHT)
+    return [int(w), int(h) + 20]
 
 
 def _control_values(name, kind, opts):
@@ -152,21 +193,37 @@ def _depths(graph):
 
 def api_to_ui(name, graph, classes, titles):
     depth = _depths(graph)
-    column_rows = {}
     links, nodes = [], []
     out_links = {}
     order = sorted(graph, key=lambda n: (depth[n], int(n)))
+    sizes = {nid: _node_size(graph[nid]["class_type"], graph[nid].get("title")) for nid in graph}
+    note_id = max(int(n) for n in graph) + 1
+    columns = {}
+    for nid in order:
+        columns.setdefault(depth[nid], []).append(nid)
+    # left to right by graph depth; the note heads the first column
+    x, pos = 40, {}
+    for col in sorted(columns):
+        width = max(sizes[n][0] for n in columns[col])
+        y = 60 + (NOTE_SIZE[1] + TITLE_H + GAP_Y if col == 0 else 0)
+        for nid in columns[col]:
+            pos[nid] = [x, y]
+            y += sizes[nid][1] + TITLE_H + GAP_Y
+        x += max(width, NOTE_SIZE[0] if col == 0 else 0) + GAP_X
     for k, nid in enumerate(order):
         spec = graph[nid]
         cls = classes[spec["class_type"]]
-        widgets = widget_inputs(cls)
-        widget_names = {w[0] for w in widgets}
-        values = []
-        for wname, kind, opts in widgets:
+        widget_names = {w[0] for w in widget_inputs(cls)}
+        controls = {w[0]: _control_values(*w) for w in widget_inputs(cls)}
+        values, last = [], None
+        for wname, sent in saved_layout(spec["class_type"], cls):
+            if not sent:
+                values.append("image" if wname == "upload" else controls[last][0])
+                continue
             if isinstance(spec["inputs"].get(wname), list):
                 raise ValueError(f"{name}: widget {wname} of node {nid} is linked; not supported here")
             values.append(spec["inputs"][wname])
-            values.extend(_control_values(wname, kind, opts))
+            last = wname
         req = cls.INPUT_TYPES()
         sockets = []
         for section in ("required", "optional"):
@@ -182,10 +239,7 @@ def api_to_ui(name, graph, classes, titles):
                 links.append([link_id, int(src), slot, int(nid), len(sockets), src_type])
                 out_links.setdefault((src, slot), []).append(link_id)
                 sockets.append({"name": iname, "type": s[0], "link": link_id})
-        row = column_rows.get(depth[nid], 0)
-        column_rows[depth[nid]] = row + 1
-        entry = {"id": int(nid), "type": spec["class_type"], "pos": [40 + 360 * depth[nid], 60 + 260 * row],
-                 "size": [320, 80 + 26 * (len(widgets) + max(len(sockets), len(cls.RETURN_TYPES)))],
+        entry = {"id": int(nid), "type": spec["class_type"], "pos": pos[nid], "size": sizes[nid],
                  "flags": {}, "order": k, "mode": 0, "inputs": sockets, "outputs": [],
                  "properties": {"Node name for S&R": spec["class_type"]}, "widgets_values": values}
         if spec.get("title"):
@@ -196,9 +250,12 @@ def api_to_ui(name, graph, classes, titles):
         names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
         entry["outputs"] = [{"name": n, "type": t, "links": out_links.get((str(entry["id"]), i)) or [],
                              "slot_index": i} for i, (n, t) in enumerate(zip(names, cls.RETURN_TYPES))]
+    nodes.append({"id": note_id, "type": "Note", "pos": [40, 60], "size": NOTE_SIZE, "flags": {},
+                  "order": len(order), "mode": 0, "inputs": [], "outputs": [], "properties": {},
+                  "widgets_values": [NOTES[name]], "title": "About this template"})
     nodes.sort(key=lambda e: e["id"])
     return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"gan-local-edit/{name}")), "revision": 0,
-            "last_node_id": max(int(n) for n in graph), "last_link_id": len(links), "nodes": nodes,
+            "last_node_id": note_id, "last_link_id": len(links), "nodes": nodes,
             "links": links, "groups": [], "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}},
             "version": 0.4}
 
@@ -216,6 +273,9 @@ def api_file(graph, titles):
 
 def main():
     classes, titles = node_registry(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS)
+    missing = sorted(set(WORKFLOWS) ^ set(NOTES))
+    if missing:
+        raise SystemExit(f"every workflow needs exactly one note in NOTES: {missing}")
     for name, graph in WORKFLOWS.items():
         for folder, data in (("workflows", api_file(graph, titles)),
                              ("example_workflows", api_to_ui(name, graph, classes, titles))):

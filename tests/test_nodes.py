@@ -112,3 +112,27 @@ def test_loaders_report_changed_files(models_dir):
     os.utime(models_dir / "skip.pkl", ns=(10**9, 10**9))
     assert NODES["GLELoadGenerator"].IS_CHANGED("skip.pkl", "cpu") != before
     assert NODES["GLELoadGenerator"].IS_CHANGED("gone.pkl", "cpu") == "missing"
+
+
+def test_images_with_nan_are_refused_in_one_line():
+    from gan_local_edit.nodes.comfy_bridge import image_from_comfy
+    img = torch.rand(1, 8, 8, 3)
+    assert image_from_comfy(img).shape == (1, 3, 8, 8)
+    img[0, 1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^IMAGE has 1 NaN or infinite values out of 192: fix the node that made it$"):
+        image_from_comfy(img)
+
+
+def test_error_types_read_as_the_pack_in_comfyui():
+    from gan_local_edit.core.errors import CheckpointError, GLEError, IncompatibleInputError
+    for cls in (GLEError, CheckpointError, IncompatibleInputError):
+        assert f"{cls.__module__}.{cls.__name__}" == f"gan_local_edit.{cls.__name__}"
+
+
+def test_reference_masks_square_resized_non_square_refused():
+    from gan_local_edit.nodes.paste_nodes import single_mask
+    m = torch.zeros(1, 40, 40)
+    m[0, 10:30, 10:30] = 1
+    assert single_mask(m, 64).shape == (64, 64)
+    with pytest.raises(ValueError, match=r"is 40x64 \(width x height\).*square \(64x64\)"):
+        single_mask(torch.ones(1, 64, 40), 64)

@@ -9,7 +9,7 @@ from PIL import Image
 from helpers import ROOT
 import gan_local_edit as pack
 from gan_local_edit.headless.executor import WorkflowError, load_prompt, node_registry, run_prompt
-from gan_local_edit.headless.ui_format import ui_to_api
+from gan_local_edit.headless.ui_format import FRONTEND_TABLE, frontend_table, rule_layout, saved_layout, ui_to_api
 
 CLASSES, TITLES = node_registry(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS)
 API_FILES = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
@@ -31,6 +31,48 @@ def test_ui_file_converts_to_its_api_twin(ui_file):
         api = json.load(f)
     assert ui["version"] == 0.4 and ui["nodes"] and "links" in ui
     assert ui_to_api(ui, CLASSES, TITLES) == api
+
+
+def test_frontend_table_was_taken_from_the_real_frontend():
+    with open(FRONTEND_TABLE) as f:
+        table = json.load(f)
+    assert table["frontend_version"] == "1.27.10" and table["comfyui_version"] == "0.3.64"
+    # the frontend puts LoadImageMask's upload widget after channel (the bug of issue 17)
+    assert [w["name"] for w in table["nodes"]["LoadImageMask"]["widgets_values"]] == ["image", "channel", "upload"]
+
+
+@pytest.mark.parametrize("ctype", sorted(CLASSES), ids=str)
+def test_conversion_rules_match_the_real_frontend(ctype):
+    """The rules (used for node types the table lacks) give the recorded frontend's order."""
+    entry = frontend_table().get(ctype)
+    if entry is None:
+        pytest.skip(f"{ctype} is not in the recorded table (re-run scripts/probe_frontend.js)")
+    recorded = [(w["name"], w["sent"]) for w in entry["widgets_values"]]
+    rules = rule_layout(CLASSES[ctype])
+    assert [sent for _, sent in rules] == [sent for _, sent in recorded]
+    assert [n for n, sent in rules if sent] == [n for n, sent in recorded if sent]
+    assert saved_layout(ctype, CLASSES[ctype]) == recorded
+
+
+def test_every_workflow_used_type_is_in_the_frontend_table():
+    used = {n["type"] for f in UI_FILES for n in json.load(open(f))["nodes"]}
+    assert used - set(frontend_table()) == set()
+
+
+@pytest.mark.parametrize("ui_file", UI_FILES, ids=os.path.basename)
+def test_every_template_has_one_note_and_no_overlaps(ui_file):
+    with open(ui_file) as f:
+        nodes = json.load(f)["nodes"]
+    notes = [n for n in nodes if n["type"] == "Note"]
+    assert len(notes) == 1 and len(notes[0]["widgets_values"][0]) > 40
+    boxes = []
+    for n in nodes:
+        w, h = n["size"]
+        cw, ch = (frontend_table().get(n["type"]) or {}).get("size", [0, 0])
+        boxes.append((n["pos"][0], n["pos"][1] - 30, max(w, cw), max(h, ch) + 30))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3])
 
 
 @pytest.mark.parametrize("api_file", API_FILES, ids=os.path.basename)
