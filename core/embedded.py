@@ -7,10 +7,10 @@ PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMBEDDED_DIR = os.path.join(PACK_ROOT, "models", "embedded")
 EMBEDDED = {
     "generator": {"faces64": "faces64.safetensors"},
-    "catalog": {"faces64_k16": "faces64_catalog_k16.safetensors"},
+    "catalog": {"faces64_k64": "faces64_catalog_k64.safetensors"},
 }
 PREFIX = "embedded: "
-DEFAULT_CATALOG = "faces64_k16"
+DEFAULT_CATALOG = "faces64_k64"
 
 
 def embedded_files(kind: str = "generator") -> dict[str, str]:

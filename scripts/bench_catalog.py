@@ -13,6 +13,9 @@ depends on what ran before in the process: generation alone in a fresh process m
 about 1.5x slower than generation interleaved with catalog builds.
 
     python scripts/bench_catalog.py [--repeats 3] [--processes 3] [--threads 2]
+
+``--position-weight W`` instead times the catalog build with position channels (weight W) against
+the paper's plain build (weight 0) for the same N=200, ``--k`` and ``--layer``, interleaved.
 """
 from __future__ import annotations
 
@@ -41,11 +44,33 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
+def compare_position_weight(g, args, batch):
+    """Median build seconds with and without position channels, interleaved repeats."""
+    def build(weight):
+        return lambda: build_catalog(g, n_samples=200, k=args.k, layer=args.layer, seed=0, batch=batch,
+                                     position_weight=weight)
+    build(0.0)()   # warm-up
+    plain, spatial = [], []
+    for _ in range(args.repeats):
+        plain.append(timed(build(0.0)))
+        spatial.append(timed(build(args.position_weight)))
+    a, b = statistics.median(plain), statistics.median(spatial)
+    print(f"catalog build N=200, K={args.k}, layer {args.layer}, {args.repeats} interleaved repeats, "
+          f"{torch.get_num_threads()} threads")
+    print(f"position weight 0 (paper): median {a:.2f} s  {[round(t, 2) for t in plain]}")
+    print(f"position weight {args.position_weight:g}: median {b:.2f} s  {[round(t, 2) for t in spatial]}")
+    print(f"ratio {b / a:.2f}x (target <= 1.5x)")
+
+
 @torch.no_grad()
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--processes", type=int, default=3, help="fresh processes per workload (0: skip)")
+    p.add_argument("--position-weight", type=float, default=None,
+                   help="only compare the build with this position weight against weight 0")
+    p.add_argument("--k", type=int, default=64, help="K of the position-weight comparison")
+    p.add_argument("--layer", default="b32.conv1", help="layer of the position-weight comparison")
     p.add_argument("--only", choices=("generate", "catalog"), help=argparse.SUPPRESS)
     args = apply_common_args(add_common_args(p, out=False).parse_args(argv))
     g = load_embedded_generator(device="cpu")
@@ -57,6 +82,8 @@ def main(argv=None):
     def catalog():
         build_catalog(g, n_samples=200, k=10, seed=0, batch=batch)
 
+    if args.position_weight is not None:
+        return compare_position_weight(g, args, batch)
     if args.only:   # child of the fresh-process measurement: one workload, median seconds on stdout
         work = generate if args.only == "generate" else catalog
         work()

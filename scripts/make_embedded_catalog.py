@@ -5,6 +5,11 @@ The cluster numbers of the parts were read off the numbered preview this script 
 gives the same numbering and the same file.
 
     python scripts/make_embedded_catalog.py --k 8 --labels "eyes: 1; nose: 2; mouth: 3"
+
+The shipped catalog (labels proposed by scripts/eval_catalog_parts.py --propose on the catalog's own
+training samples, see docs/results/eval_catalog_parts.txt):
+
+    python scripts/make_embedded_catalog.py --k 64 --layer b32.conv1 --position-weight 1.0 --labels "..."
 """
 from __future__ import annotations
 
@@ -31,10 +36,14 @@ def main(argv=None):
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layer", default="", help="layer to cluster (empty: the first 32x32 conv)")
+    p.add_argument("--position-weight", type=float, default=0.0,
+                   help="weight of the (y, x) columns appended to the features (0 = the paper)")
     p.add_argument("--labels", default="", help="e.g. 'eyes: 1; nose: 2; mouth: 3' (empty: preview only)")
     args = apply_common_args(add_common_args(p).parse_args(argv))
     g = load_embedded_generator(device="cpu")
-    cat = build_catalog(g, n_samples=args.n, k=args.k, seed=args.seed)
+    cat = build_catalog(g, n_samples=args.n, k=args.k, seed=args.seed, layer=args.layer or None,
+                        position_weight=args.position_weight)
     show = sample_latents(g, 7, 16, 0.7)
     preview = overlay_clusters(render(g, show), cluster_maps(g, cat, show), 0.55, scale=4)
     save_image_grid(preview, os.path.join(args.out, f"catalog_labelling_k{args.k}.png"), cols=8, pad=2)

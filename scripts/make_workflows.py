@@ -25,8 +25,8 @@ from gan_local_edit.headless.executor import node_registry  # noqa: E402
 from gan_local_edit.headless.ui_format import SEED_NAMES, frontend_table, saved_layout, widget_inputs  # noqa: E402
 
 EMBEDDED = "embedded: faces64"
-CATALOG = "embedded: faces64_k16"
-LABELS = "eyes: 14; nose: 2; mouth: 15"          # the shipped catalog's part numbers (see docs/)
+CATALOG = "embedded: faces64_k64"
+LABELS = "eyes: 34,39,45; nose: 8,21,27,28,41,43,55; mouth: 9,19,36,52,59"          # scripts/eval_catalog_parts.py --propose
 TARGET_SEED, REFERENCE_SEED = 1000, 2000
 
 
@@ -44,8 +44,9 @@ WORKFLOWS = {
     },
     "catalog_build": {
         "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
-        "2": node("GLEBuildSemanticCatalog", {"generator": ["1", 0], "n_samples": 200, "k": 16, "layer": "",
-                                             "seed": 0, "truncation_psi": 0.7}),
+        "2": node("GLEBuildSemanticCatalog", {"generator": ["1", 0], "n_samples": 200, "k": 64,
+                                             "layer": "b32.conv1", "seed": 0, "truncation_psi": 0.7,
+                                             "position_weight": 1.0}),
         "3": node("GLELabelCatalogClusters", {"catalog": ["2", 0], "labels": LABELS, "overwrite": False}),
         "4": node("GLESaveCatalog", {"catalog": ["3", 0], "filename": "faces64_catalog", "overwrite": True}),
         "5": node("GLESampleLatents", {"generator": ["1", 0], "seed": 7, "count": 8, "truncation_psi": 0.7}),

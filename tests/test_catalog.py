@@ -1,4 +1,6 @@
 """Editing in Style: k-means, catalog contributions, local transfer, masks, locality metrics, I/O."""
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -239,6 +241,49 @@ def test_shipped_catalog_is_what_the_build_workflow_makes():
     assert parse_labels(labels) == shipped.labels
     with torch.no_grad():
         fresh = build_catalog(g, n_samples=build["n_samples"], k=build["k"], seed=build["seed"],
-                              truncation_psi=build["truncation_psi"])
-    cos = fresh.centroids @ shipped.centroids.t()
+                              truncation_psi=build["truncation_psi"], layer=build["layer"],
+                              position_weight=build["position_weight"])
+    cos = F.normalize(fresh.centroids, dim=1) @ F.normalize(shipped.centroids, dim=1).t()
     assert torch.equal(cos.argmax(1), torch.arange(build["k"])) and float(cos.diagonal().min()) > 0.999
+
+
+def test_position_weight_zero_is_the_plain_paper_kmeans(tiny_generator, catalog):
+    """Weight 0 adds no columns and no metadata: centroids and maps equal the plain build bit for bit."""
+    plain = build_catalog(tiny_generator, n_samples=24, k=4, seed=3, batch=10, position_weight=0.0)
+    assert torch.equal(plain.centroids, catalog.centroids) and "position_weight" not in plain.meta
+    assert plain.centroids.shape[1] == plain.feat_mean.shape[0] and plain.position_weight == 0.0
+    lat = sample_latents(tiny_generator, 9, 3, 0.7)
+    _, out = tiny_generator.synthesis_partial(lat.styles_for(tiny_generator), until=plain.layer, taps=[plain.layer])
+    f = out[plain.layer].float()
+    rows = F.normalize(((f - plain.feat_mean[:, None, None]) / plain.feat_std[:, None, None]).flatten(2), dim=1)
+    direct = (plain.centroids @ rows).argmax(1).view(3, *f.shape[-2:])      # plain cosine nearest centroid
+    assert torch.equal(cluster_maps(tiny_generator, plain, lat), direct)
+
+
+def test_position_weight_is_stored_and_used_for_masks(tmp_path, tiny_generator):
+    from gan_local_edit.core.ops.catalog import position_grid
+    cat = build_catalog(tiny_generator, n_samples=24, k=4, seed=3, batch=10, position_weight=2.0)
+    assert cat.position_weight == 2.0 and cat.centroids.shape[1] == cat.feat_mean.shape[0] + 2
+    path = str(tmp_path / "pw.safetensors")
+    loaded = load_catalog(save_catalog(cat, path), tiny_generator)
+    assert loaded.position_weight == 2.0 and "position weight 2" in loaded.describe()
+    lat = sample_latents(tiny_generator, 9, 3, 0.7)
+    _, out = tiny_generator.synthesis_partial(lat.styles_for(tiny_generator), until=cat.layer, taps=[cat.layer])
+    f = out[cat.layer].float()
+    h, w = f.shape[-2:]
+    rows = F.normalize(((f - cat.feat_mean[:, None, None]) / cat.feat_std[:, None, None]).flatten(2), dim=1)
+    aug = torch.cat([rows, 2.0 * position_grid(h, w).t().expand(3, 2, h * w)], dim=1)   # [B, C+2, P]
+    direct = (cat.centroids @ aug).argmax(1).view(3, h, w)
+    maps = cluster_maps(tiny_generator, loaded, lat)
+    assert torch.equal(maps, direct)
+    # the same centroids read without the weight would assign differently somewhere: the weight is used
+    blind = replace(loaded, meta={k: v for k, v in loaded.meta.items() if k != "position_weight"})
+    assert blind.position_weight == 0.0
+    assert not torch.equal(cluster_maps(tiny_generator, blind, lat), maps)
+
+
+def test_shipped_catalog_has_its_part_labels():
+    from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator
+    shipped = load_embedded_catalog(load_embedded_generator(device="cpu"))
+    assert {"eyes", "nose", "mouth"} <= set(shipped.labels)
+    assert shipped.position_weight == 1.0 and shipped.k == 64

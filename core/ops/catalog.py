@@ -10,6 +10,12 @@ with A_l the layer's input normalised per channel (zero mean, unit variance) and
 one-hot cluster maps bilinearly resized to that layer; rows are normalised so that
 sum_k M[k, c] = 1. Local style transfer (``style_transfer.py``) reads M.
 
+Beyond the paper, ``position_weight`` > 0 appends each position's normalised image coordinates
+(y, x in [-1, 1]) times the weight to the unit-length features before k-means, so clusters are
+also spatially coherent (two dark horizontal features, eyes and mouth, fall apart). Weight 0 is
+the paper's plain spherical k-means. The weight is kept in ``meta`` and used whenever positions
+are assigned to clusters (masks, previews).
+
 Cost: one synthesis pass. Layers before the clustered one are kept (they are small), the
 run is paused at the clustered layer, k-means runs, and the synthesis resumes from the
 paused state while contributions of the later layers are accumulated on the fly.
@@ -46,6 +52,11 @@ class Catalog:
     @property
     def k(self) -> int:
         return int(self.centroids.shape[0])
+
+    @property
+    def position_weight(self) -> float:
+        """Weight of the appended (y, x) columns; 0 (the paper) for catalogs saved without one."""
+        return float(self.meta.get("position_weight", 0.0))
 
     def check_generator(self, generator) -> None:
         """Refuse a generator that is not the catalog's model (see ``core/identity.py``: same
@@ -96,7 +107,8 @@ class Catalog:
     def describe(self) -> str:
         lab = "; ".join(f"{k}: {','.join(map(str, v))}" for k, v in self.labels.items()) or "no labels"
         return (f"catalog of {self.meta.get('generator_name', '?')}: layer {self.layer}, K={self.k}, "
-                f"N={self.meta.get('n_samples')}, seed {self.meta.get('seed')}; {lab}")
+                f"N={self.meta.get('n_samples')}, seed {self.meta.get('seed')}"
+                + (f", position weight {self.position_weight:g}" if self.position_weight else "") + f"; {lab}")
 
 
 def parse_labels(text: str) -> dict:
@@ -175,8 +187,17 @@ class _ContributionStats:
         return (m / m.sum(0, keepdim=True).clamp_min(1e-12)).float()
 
 
-def _sample_rows(feats: list, mean: torch.Tensor, std: torch.Tensor, count: int, seed: int):
-    """A seeded random subset of positions as standardised, unit-length rows [count, C] (to fit k-means).
+def position_grid(h: int, w: int) -> torch.Tensor:
+    """Normalised (y, x) of every position of an h x w map, pixel centres in [-1, 1]: [h*w, 2]."""
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(h * w, 2)
+
+
+def _sample_rows(feats: list, mean: torch.Tensor, std: torch.Tensor, count: int, seed: int,
+                 position_weight: float = 0.0):
+    """A seeded random subset of positions as standardised, unit-length rows [count, C] (to fit k-means);
+    with ``position_weight`` > 0, each row gets its position times the weight as two more columns.
 
     ``feats`` are the batches [n_b, C, h, w] in order; positions are numbered across them, so
     no concatenated copy of all activations is needed.
@@ -194,19 +215,30 @@ def _sample_rows(feats: list, mean: torch.Tensor, std: torch.Tensor, count: int,
         rows[sel] = f[img[sel] - first, :, p // w, p % w].float()
         first += f.shape[0]
     rows = (rows - mean) / std
-    return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    rows = rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    if position_weight:
+        rows = torch.cat([rows, position_weight * position_grid(h, w)[pos]], dim=1)
+    return rows
 
 
-def _assign_positions(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, centroids: torch.Tensor):
+def _assign_positions(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, centroids: torch.Tensor,
+                      position_weight: float = 0.0):
     """Cluster of every position, [N, h, w], without materialising normalised rows.
 
     argmax_k <(f - mean) / std / |.|, c_k> = argmax_k <f, c_k / std> - <mean / std, c_k>: the row's
     length does not change the winner, so one batched product over the feature maps suffices.
+    With position columns the feature part must be unit length before the position term is added
+    (the whole row's length still does not matter), so the scores are divided by it then.
     """
-    wk = centroids / std                                            # [K, C]
-    bias = -(wk * mean).sum(1)                                      # [K]
     n, c, h, w = feat.shape
-    scores = torch.matmul(wk, feat.float().reshape(n, c, h * w)) + bias[:, None]   # [N, K, h*w]
+    wk = centroids[:, :c] / std                                     # [K, C]
+    bias = -(wk * mean).sum(1)                                      # [K]
+    flat = feat.float().reshape(n, c, h * w)
+    scores = torch.matmul(wk, flat) + bias[:, None]                 # [N, K, h*w]
+    if position_weight:
+        norm = ((flat - mean[:, None]) / std[:, None]).norm(dim=1).clamp_min(1e-12)    # [N, h*w]
+        pos = position_weight * (centroids[:, c:] @ position_grid(h, w).t().to(centroids))   # [K, h*w]
+        scores = scores / norm[:, None] + pos
     # a running maximum over k: argmax across the strided K axis is several times slower
     best, labels = scores[:, 0].clone(), torch.zeros(n, h * w, dtype=torch.long, device=feat.device)
     for k in range(1, scores.shape[1]):
@@ -218,10 +250,16 @@ def _assign_positions(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
 
 @torch.no_grad()
 def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed: int = 0,
-                  truncation_psi: float = 0.7, restarts: int = 3, batch: int = 25, on_step=None) -> Catalog:
-    """Sample, cluster one layer, and measure every style channel's part in every cluster."""
+                  truncation_psi: float = 0.7, restarts: int = 3, batch: int = 25, on_step=None,
+                  position_weight: float = 0.0) -> Catalog:
+    """Sample, cluster one layer, and measure every style channel's part in every cluster.
+
+    ``position_weight`` 0 is the paper; > 0 adds spatial coherence (see the module docstring)."""
     if not 2 <= k <= 64:
         raise ValueError("k must be between 2 and 64")
+    position_weight = float(position_weight)
+    if not 0 <= position_weight <= 100:
+        raise ValueError("position_weight must be between 0 and 100")
     if n_samples < 1:
         raise ValueError("n_samples must be at least 1")
     g = generator
@@ -266,8 +304,9 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     mean = s1 / count
     std = ((s2 - count * mean.square()).clamp_min(0) / max(count - 1, 1)).sqrt().float().clamp_min(1e-6)
     mean = mean.float()
-    km = spherical_kmeans(_sample_rows(feats, mean, std, FIT_ROWS, seed), k, seed=seed, restarts=restarts)
-    labels = torch.cat([_assign_positions(f, mean, std, km.centroids) for f in feats])
+    km = spherical_kmeans(_sample_rows(feats, mean, std, FIT_ROWS, seed, position_weight), k, seed=seed,
+                          restarts=restarts)
+    labels = torch.cat([_assign_positions(f, mean, std, km.centroids, position_weight) for f in feats])
     onehot = torch.zeros(n, k, h, w).scatter_(1, labels[:, None], 1.0)
     if on_step:
         on_step(n_batches + 1, total, None)
@@ -297,6 +336,8 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
             "kmeans_objective_on_fit_rows": km.objective, "fit_rows": min(FIT_ROWS, n * h * w),
             "kmeans_iterations": km.iterations, "restarts": restarts,
             "channels": c}
+    if position_weight:   # absent = 0: catalogs built before the option read the same
+        meta["position_weight"] = position_weight
     return Catalog(layer=layer, centroids=km.centroids.cpu(), feat_mean=mean, feat_std=std,
                    contributions=contributions, meta=meta)
 
@@ -309,7 +350,8 @@ def cluster_maps(generator, catalog: Catalog, latents) -> torch.Tensor:
     _, out = generator.synthesis_partial(styles, until=catalog.layer, taps=[catalog.layer],
                                          noise=latents.noise_for(generator))
     feat = out[catalog.layer].float().cpu()
-    return _assign_positions(feat, catalog.feat_mean, catalog.feat_std, catalog.centroids)
+    return _assign_positions(feat, catalog.feat_mean, catalog.feat_std, catalog.centroids,
+                             catalog.position_weight)
 
 
 def label_mask(maps: torch.Tensor, ids, size: int, soft: bool = False) -> torch.Tensor:
