@@ -124,3 +124,27 @@ def test_global_baselines(tiny_generator):
     var = [(w @ v).var() for v in p.vectors]
     rnd = torch.nn.functional.normalize(torch.randn(g.w_dim, generator=torch.Generator().manual_seed(1)), dim=0)
     assert var[0] > var[1] and var[0] > (w @ rnd).var()
+
+
+def test_nodes_learn_save_load_traverse_apply(tmp_path, monkeypatch, tiny_generator):
+    import gan_local_edit as pack
+    nodes = pack.NODE_CLASS_MAPPINGS
+    monkeypatch.setenv("GLE_GAN_DIRECTIONS", str(tmp_path))
+    g = tiny_generator
+    mask = torch.zeros(1, 32, 32)
+    mask[:, 8:20, 8:24] = 1
+    d, info = nodes["GLELearnLocalDirection"]().learn(g, "w", 2, 2, 0, "box", mask=mask)
+    assert d.k == 2 and "2 lelsd direction(s) in W for 'box'" in info
+    with pytest.raises(ValueError, match="either a catalog with a label, or a mask"):
+        nodes["GLELearnLocalDirection"]().learn(g, "w", 1, 1, 0, "mouth")
+    path = nodes["GLESaveDirections"]().save(d, "mine", False)["result"][0]
+    assert path.endswith("mine.safetensors")
+    back, _ = nodes["GLELoadDirections"]().load("mine.safetensors", g)
+    assert torch.equal(back.vectors, d.vectors)
+    lat = sample_latents(g, 1, 2, 0.7)
+    strip, moved = nodes["GLETraverseDirection"]().traverse(g, lat, back, 1, "-1, 0, 1, 2")
+    assert strip.shape == (8, 16, 16, 3) and moved.batch_size == 8
+    sefa, _ = nodes["GLEGlobalDirections"]().compute(g, "sefa", 3, "", 0)
+    (out,) = nodes["GLEApplyDirections"]().apply(g, lat, back, 0, 1.0, sefa, 2, -0.5)
+    want = lat.ws + back.vectors[0] * back.scale - 0.5 * sefa.vectors[2] * sefa.scale
+    assert torch.allclose(out.ws, want, atol=1e-5)

@@ -291,6 +291,25 @@ def locality(generator, directions: Directions, index: int, mask_source, alpha: 
     return float(localisation_scores(before, after, mask_source(before), mask_source(after), layers).mean())
 
 
+def learn_for_part(generator, settings: LearnSettings, catalog: Catalog | None = None, label: str = "",
+                   mask: torch.Tensor | None = None, on_step=None) -> Directions:
+    """``learn_directions`` with the masks of a catalog label, or of one fixed MASK (resized to the image)."""
+    if (catalog is None) == (mask is None):
+        raise ValueError("give either a catalog with a label, or a mask (not both)")
+    if catalog is not None:
+        if not str(label).strip():
+            raise ValueError("name the part to learn: a catalog label such as 'mouth', or cluster numbers")
+        source = CatalogMasks(generator, catalog, str(label).strip())
+    else:
+        m = mask.float()
+        m = m[None] if m.ndim == 2 else m
+        r = generator.resolution
+        if tuple(m.shape[-2:]) != (r, r):
+            m = F.interpolate(m[:, None], size=(r, r), mode="bilinear", align_corners=False)[:, 0]
+        source = FixedMask(m, label=str(label).strip() or "mask")
+    return learn_directions(generator, source, settings, on_step=on_step)
+
+
 # --- using directions -----------------------------------------------------------------------
 def _base_codes(generator, latents: Latents, space: str):
     """(ws, styles) of the latents for moving in ``space`` (styles only for S)."""
