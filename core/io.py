@@ -39,3 +39,27 @@ def load_catalog(path: str, generator=None) -> Catalog:
         if [l.name for l in generator.styled_layers()] != layers:
             raise IncompatibleInputError("the catalog's layers do not match this generator's")
     return cat
+
+
+DIRECTIONS_TAG = "gan-local-edit-directions"
+DIRECTIONS_VERSION = "1"
+
+
+def save_directions(directions, path: str) -> str:
+    meta = {"format": DIRECTIONS_TAG, "format_version": DIRECTIONS_VERSION, "space": directions.space,
+            "part": directions.part, "scale": repr(float(directions.scale)),
+            "meta": json.dumps(directions.meta, sort_keys=True)}
+    save_file({"vectors": directions.vectors.detach().float().cpu().contiguous()}, path, metadata=meta)
+    return path
+
+
+def load_directions(path: str, generator=None):
+    """Read directions; with ``generator``, refuse those of another model or latent layout."""
+    from .ops.directions import Directions
+    meta, tensors = read_tagged(path, DIRECTIONS_TAG, DIRECTIONS_VERSION,
+                                f"{path} is not a GAN Local Edit directions file", what=f"directions file {path}")
+    d = Directions(space=meta["space"], vectors=tensors["vectors"], part=meta.get("part", ""),
+                   scale=float(meta["scale"]), meta=json.loads(meta["meta"]))
+    if generator is not None:
+        d.check_generator(generator)
+    return d

@@ -57,6 +57,7 @@ def cmd_run(args) -> int:
     if args.catalogs:
         os.environ["GLE_GAN_CATALOGS"] = args.catalogs
     os.environ.setdefault("GLE_GAN_CATALOGS", os.path.join(args.out, "gan_catalogs"))
+    os.environ.setdefault("GLE_GAN_DIRECTIONS", os.path.join(args.out, "gan_directions"))
     from ..nodes import comfy_bridge
     comfy_bridge.progress_hook = _print_progress
     classes, _ = _registry()

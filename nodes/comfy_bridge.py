@@ -24,11 +24,13 @@ except ImportError:  # pragma: no cover
 MODEL_FOLDER = "gan_models"
 CATALOG_FOLDER = "gan_catalogs"
 PERCEPTUAL_FOLDER = "gan_perceptual"       # optional VGG16 weights for inversion
+DIRECTIONS_FOLDER = "gan_directions"       # learned / global latent directions
 FOLDERS = {MODEL_FOLDER: {".pkl", ".pt", ".pth", ".safetensors", ".ckpt", ".bin"},
            CATALOG_FOLDER: {".safetensors"},
-           PERCEPTUAL_FOLDER: {".pt", ".pth", ".safetensors"}}
+           PERCEPTUAL_FOLDER: {".pt", ".pth", ".safetensors"},
+           DIRECTIONS_FOLDER: {".safetensors"}}
 ENV_VARS = {MODEL_FOLDER: "GLE_GAN_MODELS", CATALOG_FOLDER: "GLE_GAN_CATALOGS",
-            PERCEPTUAL_FOLDER: "GLE_GAN_PERCEPTUAL"}
+            PERCEPTUAL_FOLDER: "GLE_GAN_PERCEPTUAL", DIRECTIONS_FOLDER: "GLE_GAN_DIRECTIONS"}
 DEVICES = ["auto", "cpu", "cuda"]
 
 # Headless progress hook: fn(node_id, done, total). Set by the in-process executor.
@@ -36,7 +38,7 @@ progress_hook = None
 
 
 def register_model_folders() -> None:
-    """Declare the pack's model folders (models/gan_models, gan_catalogs, gan_perceptual) to ComfyUI."""
+    """Declare the pack's model folders (models/gan_models, gan_catalogs, gan_perceptual, gan_directions) to ComfyUI."""
     if folder_paths is None:
         return
     for name, exts in FOLDERS.items():

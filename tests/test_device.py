@@ -18,6 +18,8 @@ from gan_local_edit.core.metrics import in_out_mse, lab_squared_error
 from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps
 from gan_local_edit.core.ops.catalog_preview import overlay_clusters
 from gan_local_edit.core.ops.deformable_match import MatchResult, MatchSettings, detect_roi
+from gan_local_edit.core.ops.directions import (LearnSettings, apply_directions, learn_for_part, pca_directions,
+                                                sefa_directions, traverse)
 from gan_local_edit.core.ops.generate import render, sample_latents
 from gan_local_edit.core.ops.invert import InvertSettings, invert
 from gan_local_edit.core.ops.latent_paste import PasteSettings, paste
@@ -122,6 +124,24 @@ def run_pivotal_tuning(g, x):
     render(tuned, x["photo"])
 
 
+def run_directions_learn(g, x):
+    learn_for_part(g, LearnSettings(space="s", batches=2), catalog=x["catalog"], label="part")
+    learn_for_part(g, LearnSettings(space="w+", k=2, batches=2), mask=x["mask"])
+
+
+def run_directions_traverse_apply(g, x):
+    d = learn_for_part(g, LearnSettings(space="w", batches=1), mask=x["mask"])
+    s = learn_for_part(g, LearnSettings(space="s", batches=1), mask=x["mask"])
+    traverse(g, x["photo"], d, 0, [-1, 0, 1])
+    traverse(g, x["target"], s, 0, [-1, 1])
+    render(g, apply_directions(g, x["target"], [(d, 0, 1.0), (s, 0, -1.0)]))
+
+
+def run_directions_global(g, x):
+    traverse(g, x["target"], sefa_directions(g, k=2), 1, [2.0])
+    pca_directions(g, k=2, samples=50)
+
+
 OPS = {
     "generate": run_generate,
     "sample": run_sample,
@@ -139,6 +159,9 @@ OPS = {
     "invert_lm_polish": run_invert_lm_polish,
     "invert_vgg_loss": run_invert_vgg_loss,
     "pivotal_tuning": run_pivotal_tuning,
+    "directions_learn": run_directions_learn,
+    "directions_traverse_apply": run_directions_traverse_apply,
+    "directions_global": run_directions_global,
 }
 
 
