@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from helpers import ROOT, fixture_path
+from helpers import ROOT, StubComfyHandler, fixture_path
 
 
 def cli(*args, cwd=ROOT):
@@ -56,22 +56,11 @@ def test_ui_to_api_matches_api_file():
         assert json.loads(r.stdout) == json.load(f)
 
 
-class FakeComfy(BaseHTTPRequestHandler):
+class FakeComfy(StubComfyHandler, BaseHTTPRequestHandler):
     """Just enough of ComfyUI's HTTP API: /prompt, /history/<id>, /view."""
     received = {}
     polls = 0
     uploads = []
-
-    def log_message(self, *a):
-        pass
-
-    def _send(self, code, body, ctype="application/json"):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers["Content-Length"]))

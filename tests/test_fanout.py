@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, StubComfyHandler
 from gan_local_edit.headless.fanout import SweepError, parse_sweep, run_fanout, variations
 
 WORKFLOW = os.path.join(ROOT, "workflows", "generate.json")
@@ -63,18 +63,7 @@ class StandIn:
     def _handler(self):
         srv = self
 
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _send(self, code, body, ctype="application/json"):
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class H(StubComfyHandler, BaseHTTPRequestHandler):
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.path == "/upload/image":
