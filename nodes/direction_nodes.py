@@ -38,15 +38,16 @@ class LearnLocalDirection:
         }, "optional": {
             "catalog": ("GLE_CATALOG", {"tooltip": "Masks from this catalog's clusters of the label."}),
             "mask": ("MASK", {"tooltip": "Or: one fixed region used for every sample (instead of a catalog)."}),
-            "alpha": ("FLOAT", {"default": 1.0, "min": 0.05, "max": 10.0, "step": 0.05,
-                                "tooltip": "Training strengths ~ U[-alpha, alpha] (units of the space's spread)."}),
+            "alpha": ("FLOAT", {"default": 0.25, "min": 0.05, "max": 10.0, "step": 0.05,
+                                "tooltip": "Largest training strength (units of the space's spread); strengths "
+                                           "are drawn between alpha/6 and alpha with a random sign."}),
             "gamma": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.5,
                                 "tooltip": "Weight keeping the K directions distinct."}),
             "lr": ("FLOAT", {"default": 1e-3, "min": 1e-5, "max": 1.0, "step": 1e-4,
                              "tooltip": "Adam learning rate (halved 3 times)."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def learn(self, generator, space, k, batches, seed, label, catalog=None, mask=None, alpha=1.0, gamma=5.0,
+    def learn(self, generator, space, k, batches, seed, label, catalog=None, mask=None, alpha=0.25, gamma=5.0,
               lr=1e-3, unique_id=None):
         st = LearnSettings(space=space, k=k, batches=batches, seed=seed, alpha=alpha, gamma=gamma, lr=lr)
         d = learn_for_part(generator, st, catalog=catalog, label=label, mask=mask,

@@ -148,3 +148,17 @@ def test_nodes_learn_save_load_traverse_apply(tmp_path, monkeypatch, tiny_genera
     (out,) = nodes["GLEApplyDirections"]().apply(g, lat, back, 0, 1.0, sefa, 2, -0.5)
     want = lat.ws + back.vectors[0] * back.scale - 0.5 * sefa.vectors[2] * sefa.scale
     assert torch.allclose(out.ws, want, atol=1e-5)
+
+
+def test_default_schedule_learns_at_the_reference_learning_rate(tiny_generator):
+    """Adam lr 1e-3 must move a unit direction: an un-normalised start made it a near no-op
+    (measured: +0.03 score in 200 batches before, +0.09 after)."""
+    g = tiny_generator
+    m = torch.zeros(16, 16)
+    m[9:12, 5:11] = 1
+    src = FixedMask(m)
+    d = learn_directions(g, src, LearnSettings(space="w+", batches=200, seed=1))
+    start = Directions(space="w+", vectors=torch.nn.functional.normalize(torch.randn(
+        1, d.vectors.shape[1], generator=torch.Generator().manual_seed(1)), dim=1), scale=d.scale, meta=d.meta)
+    assert d.meta["score_last_tenth"] > d.meta["score_first"] + 0.06
+    assert locality(g, d, 0, src, alpha=0.25, samples=16) > locality(g, start, 0, src, alpha=0.25, samples=16) + 0.06
