@@ -162,3 +162,18 @@ def test_default_schedule_learns_at_the_reference_learning_rate(tiny_generator):
         1, d.vectors.shape[1], generator=torch.Generator().manual_seed(1)), dim=1), scale=d.scale, meta=d.meta)
     assert d.meta["score_last_tenth"] > d.meta["score_first"] + 0.06
     assert locality(g, d, 0, src, alpha=0.25, samples=16) > locality(g, start, 0, src, alpha=0.25, samples=16) + 0.06
+
+
+def test_learner_masks_equal_catalog_masks_with_position_channels(tiny_generator):
+    """The learner's masks come from the forward's own tap; they must be the Catalog Mask of the label,
+    position channels included (they were once computed without them)."""
+    from gan_local_edit.core.ops.catalog import cluster_maps
+    g = tiny_generator
+    cat = build_catalog(g, n_samples=24, k=6, seed=3, batch=12, position_weight=2.0)
+    lat = sample_latents(g, 5, 6, 0.7)
+    maps = cluster_maps(g, cat, lat)
+    ids = tuple(int(i) for i in maps.flatten().unique()[:2])
+    src = CatalogMasks(g, cat.with_labels({"part": ids}), "part")
+    _, feats = g.synthesis_partial(lat.styles_for(g), until=cat.layer, taps=[cat.layer])
+    expected = sum((maps == i).float() for i in ids)[:, None]
+    assert torch.equal(src(feats).cpu(), expected)

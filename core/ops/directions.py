@@ -129,7 +129,8 @@ class CatalogMasks:
         self.label = str(label)
         self.taps = [catalog.layer]
         dev = generator.device
-        self._cat = (catalog.feat_mean.to(dev), catalog.feat_std.to(dev), catalog.centroids.to(dev))
+        self._cat = (catalog.feat_mean.to(dev), catalog.feat_std.to(dev), catalog.centroids.to(dev),
+                     catalog.position_weight)
 
     @torch.no_grad()
     def __call__(self, feats: dict) -> torch.Tensor:
