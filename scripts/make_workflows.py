@@ -126,6 +126,40 @@ WORKFLOWS = {
         "8": node("SaveImage", {"images": ["4", 1], "filename_prefix": "gle_invert_target"}),
         "9": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_invert_transfer"}),
     },
+    "lelsd_learn": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "3": node("GLELearnLocalDirection", {"generator": ["1", 0], "space": "w+", "k": 1, "batches": 100,
+                                             "seed": 0, "label": "mouth", "catalog": ["2", 0], "alpha": 0.25,
+                                             "gamma": 5.0, "lr": 0.001}),
+        "4": node("GLESaveDirections", {"directions": ["3", 0], "filename": "faces64_mouth_learned",
+                                        "overwrite": True}),
+        "5": node("GLESampleLatents", {"generator": ["1", 0], "seed": 1000, "count": 4, "truncation_psi": 0.7}),
+        "6": node("GLETraverseDirection", {"generator": ["1", 0], "latents": ["5", 0], "directions": ["3", 0],
+                                           "index": 0, "alphas": "-1, -0.5, 0, 0.5, 1"}),
+        "7": node("SaveImage", {"images": ["6", 0], "filename_prefix": "gle_lelsd_mouth"}),
+    },
+    "lelsd_photo": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}),
+        "3": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 150,
+                                     "seed": 0, "starts": 2, "optimize_noise": True, "vgg16": "none",
+                                     "refine_steps": 0}),
+        "4": node("GLELoadDirections", {"directions": "embedded: faces64_mouth", "generator": ["1", 0]},
+                  title="Mouth direction"),
+        "5": node("GLELoadDirections", {"directions": "embedded: faces64_eyes", "generator": ["1", 0]},
+                  title="Eyes direction"),
+        "6": node("GLEApplyDirections", {"generator": ["1", 0], "latents": ["3", 0], "directions_1": ["4", 0],
+                                         "index_1": 0, "strength_1": 0.75, "directions_2": ["5", 0],
+                                         "index_2": 0, "strength_2": 0.5, "index_3": 0, "strength_3": 0.0}),
+        "7": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["6", 0], "noise_mode": "const",
+                                       "noise_seed": 0}),
+        "8": node("SaveImage", {"images": ["3", 1], "filename_prefix": "gle_lelsd_photo_inverted"}),
+        "9": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_lelsd_photo_edited"}),
+        "10": node("GLETraverseDirection", {"generator": ["1", 0], "latents": ["3", 0], "directions": ["4", 0],
+                                            "index": 0, "alphas": "-1, -0.5, 0, 0.5, 1"}),
+        "11": node("SaveImage", {"images": ["10", 0], "filename_prefix": "gle_lelsd_photo_mouth"}),
+    },
 }
 
 # One Note per template (required): what it does and which widgets to try. UI only: the frontend
@@ -150,6 +184,14 @@ NOTES = {
               "space W vs W+; optimize_noise; refine_steps.",
     "invert_transfer": "Inverts two photos, then moves the mouth of the Reference photo onto the Target photo "
                        "with the catalog.\n\nTry: other photos; label (eyes, nose, mouth); strength list.",
+    "lelsd_learn": "Learns a latent direction that changes only the mouth (LELSD; the part's masks come from "
+                   "the catalog label), saves it to models/gan_directions and moves 4 faces along it.\n\n"
+                   "Try: label (eyes, nose, mouth); space w / w+ / s; k = 2 for two distinct mouth edits; "
+                   "batches (0 = the reference 200 per direction; 100 here to be quick); alphas.",
+    "lelsd_photo": "Inverts a photo, then adds the shipped mouth and eyes directions (learned on faces64 from "
+                   "the catalog) with the strengths on Apply Directions, and shows the mouth direction as a "
+                   "strip.\n\nTry: drag strength_1 / strength_2 (negative reverses the edit); your own photo; "
+                   "directions you learned (Load Directions lists models/gan_directions).",
 }
 NOTE_SIZE = [420, 200]
 MIN_WIDTH, GAP_X, GAP_Y, TITLE_H = 320, 70, 50, 30
