@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from ..core.embedded import embedded_choice_names, resolve_embedded
 from ..core.io import load_directions, save_directions
 from ..core.ops.directions import (SPACES, LearnSettings, apply_directions, learn_for_part, pca_directions,
                                    sefa_directions, traverse)
@@ -56,7 +57,11 @@ class LearnLocalDirection:
 
 
 def directions_choices() -> list[str]:
-    return bridge.list_model_files(bridge.DIRECTIONS_FOLDER)
+    return embedded_choice_names("directions") + bridge.list_model_files(bridge.DIRECTIONS_FOLDER)
+
+
+def directions_path(choice: str) -> str:
+    return resolve_embedded(choice, "directions") or bridge.model_file_path(choice, bridge.DIRECTIONS_FOLDER)
 
 
 class LoadDirections:
@@ -71,19 +76,19 @@ class LoadDirections:
     def INPUT_TYPES(cls):
         return {"required": {
             "directions": (directions_choices() or ["(no directions saved yet)"],
-                           {"tooltip": "A file from models/gan_directions."}),
+                           {"tooltip": "Shipped ('embedded: ...') or a file from models/gan_directions."}),
             "generator": GEN,
         }}
 
     @classmethod
     def IS_CHANGED(cls, directions, **_):
         try:
-            return bridge.file_state(bridge.model_file_path(directions, bridge.DIRECTIONS_FOLDER))
+            return bridge.file_state(directions_path(directions))
         except FileNotFoundError:
             return "missing"
 
     def load(self, directions, generator):
-        d = load_directions(bridge.model_file_path(directions, bridge.DIRECTIONS_FOLDER), generator)
+        d = load_directions(directions_path(directions), generator)
         return (d, d.describe())
 
 
@@ -157,7 +162,7 @@ class TraverseDirection:
         return {"required": {
             "generator": GEN, "latents": LAT, "directions": DIRS,
             "index": ("INT", {"default": 0, "min": 0, "max": 511, "tooltip": "Which of the K directions."}),
-            "alphas": ("STRING", {"default": "-2, -1, 0, 1, 2",
+            "alphas": ("STRING", {"default": "-1, -0.5, 0, 0.5, 1",
                                   "tooltip": "Strengths, comma separated (units of the space's spread)."}),
         }}
 
