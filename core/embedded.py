@@ -6,7 +6,7 @@ import os
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMBEDDED_DIR = os.path.join(PACK_ROOT, "models", "embedded")
 EMBEDDED = {
-    "generator": {"faces64": "faces64.safetensors"},
+    "generator": {"faces64": "faces64.safetensors", "faces64_stylemap": "faces64_stylemap.safetensors"},
     "catalog": {"faces64_k64": "faces64_catalog_k64.safetensors"},
 }
 PREFIX = "embedded: "

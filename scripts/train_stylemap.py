@@ -146,7 +146,7 @@ class Trainer:
                 "teachers": {"generator": "embedded faces64 (StyleGAN2)", "encoder extra": TEACHER_PACKAGE},
                 "steps": self.step, "train_seconds": round(self.train_seconds), "final_losses": final,
                 "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
-        save_generator(g, path, metadata=meta)
+        save_generator(g, path, dtype=self.args.dtype, metadata=meta)
         with torch.no_grad():
             z = torch.randn(16, g.z_dim, generator=torch.Generator().manual_seed(self.args.seed + 9))
             save_image_grid(g.synthesis(g.mapping(z)), os.path.join(self.args.workdir, "samples.png"), cols=8)
@@ -170,12 +170,18 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="storage of the shipped file")
+    p.add_argument("--export-only", action="store_true", help="write --out from the workdir's checkpoint and stop")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.workdir, exist_ok=True)
     t = Trainer(args)
     if t.load_checkpoint():
         print(f"resumed at step {t.step} ({t.train_seconds:.0f} s)", flush=True)
+    if args.export_only:
+        t.export(args.out, t.log[-1] if t.log else {})
+        print(f"exported step {t.step} -> {args.out}")
+        return
     budget = args.minutes * 60
     acc, n = {}, 0
     while t.train_seconds < budget:

@@ -29,14 +29,15 @@ def box(size=32, x0=8, x1=16, y0=8, y1=16):
     return m
 
 
-def test_encode_is_one_pass_and_resizes(smg, pair):
+def test_encode_is_one_pass_and_crops_like_invert(smg, pair):
     e = pair[2]
     lat, recon = encode_images(smg, e["img"])
     torch.testing.assert_close(lat.stylemap, e["enc_stylemap"], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(recon, e["recon_img"], atol=1e-4, rtol=1e-4)
-    big = F.interpolate(e["img"], scale_factor=2, mode="nearest")     # 64 px photo -> area-resized to 32
-    lat2, _ = encode_images(smg, big)
-    torch.testing.assert_close(lat2.stylemap, lat.stylemap, atol=1e-4, rtol=1e-4)
+    wide = F.pad(e["img"], (8, 8, 0, 0), value=-1.0)             # 48x32: the centre square is the image
+    torch.testing.assert_close(encode_images(smg, wide)[0].stylemap, lat.stylemap, atol=1e-4, rtol=1e-4)
+    big = encode_images(smg, F.interpolate(e["img"], scale_factor=2, mode="bilinear"))[0]
+    assert big.stylemap.shape == lat.stylemap.shape
 
 
 def test_strength_zero_is_the_source_and_strengths_are_one_batch(smg, pair):

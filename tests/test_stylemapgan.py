@@ -142,3 +142,14 @@ def test_stylemaps_of_another_model_are_refused(smg):
     lat = Latents(stylemap=torch.zeros(1, 8, 8, 8))
     with pytest.raises(IncompatibleInputError, match="another model"):
         render(smg, lat)
+
+
+def test_stylegan2_only_operations_refuse_a_stylemapgan_in_one_line(smg):
+    from gan_local_edit.core.ops.catalog import build_catalog
+    from gan_local_edit.core.ops.directions import pca_directions, sefa_directions
+    from gan_local_edit.core.ops.invert import invert
+    for run in (lambda: invert(smg, torch.zeros(1, 3, 32, 32)), lambda: build_catalog(smg, n_samples=4, k=2),
+                lambda: pca_directions(smg, k=2), lambda: sefa_directions(smg, k=2)):
+        with pytest.raises(IncompatibleInputError, match="needs a StyleGAN2.*Encode Image") as e:
+            run()
+        assert "\n" not in str(e.value)

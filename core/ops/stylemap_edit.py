@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..errors import IncompatibleInputError
 from ..latents import Latents
 from .deformable_match import MatchResult, warp_to_target
+from .invert import prepare_images
 
 SPACES = ("w", "w+")
 
@@ -44,27 +45,31 @@ def _require_stylemap_generator(generator) -> None:
                                      f"StyleMapGAN generator")
 
 
-def to_model_size(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """[B, C, H, W] resized (area when shrinking, bilinear when growing) to resolution x resolution."""
-    if tuple(images.shape[-2:]) == (resolution, resolution):
-        return images
-    mode = "area" if images.shape[-1] > resolution and images.shape[-2] > resolution else "bilinear"
-    kw = {} if mode == "area" else {"align_corners": False}
-    return F.interpolate(images, size=(resolution, resolution), mode=mode, **kw)
+def square_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """[B, C, H, W] centre-cropped to a square (as Invert Image / Encode Image crop photos) and resized."""
+    h, w = x.shape[-2:]
+    size = min(h, w)
+    top, left = (h - size) // 2, (w - size) // 2
+    x = x[..., top:top + size, left:left + size]
+    if size == resolution:
+        return x
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                         antialias=size > resolution)
 
 
 @torch.no_grad()
 def encode_images(generator, images: torch.Tensor, chunk: int = 16, on_step=None):
-    """images [B, 3, H, W] in about [-1, 1] (any size: resized) -> (stylemap Latents, reconstruction).
-
-    Each image costs one encoder pass and one decoder pass (the reconstruction).
+    """images [B, 3, H, W] in about [-1, 1] (any size: centre-cropped and resized as Invert Image does)
+    -> (stylemap Latents, reconstruction). Each image costs one encoder pass and one decoder pass.
     """
     _require_stylemap_generator(generator)
+    if tuple(images.shape[-2:]) != (generator.resolution,) * 2:
+        images, _ = prepare_images(images, generator.resolution)
     if images.ndim != 4 or images.shape[1] != generator.img_channels:
         raise ValueError(f"images must be [B, {generator.img_channels}, H, W], got {list(images.shape)}")
     maps, recon = [], []
     for start in range(0, images.shape[0], chunk):
-        x = to_model_size(images[start:start + chunk].to(generator.device, torch.float32), generator.resolution)
+        x = images[start:start + chunk].to(generator.device, torch.float32)
         s = generator.encode(x)
         maps.append(s.cpu())
         recon.append(generator.synthesis(s).float().cpu())
@@ -76,7 +81,8 @@ def encode_images(generator, images: torch.Tensor, chunk: int = 16, on_step=None
 
 
 def prepare_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
-    """A MASK [H, W], [B, H, W] or [B, 1, H, W] of any size -> [B, 1, R, R] in [0, 1]; empty ones refused."""
+    """A MASK [H, W], [B, H, W] or [B, 1, H, W] of any size -> [B, 1, R, R] in [0, 1] (centre-cropped like
+    the photos it was drawn on, then resized); empty masks are refused."""
     m = mask.detach().float()
     if m.ndim == 2:
         m = m[None]
@@ -86,7 +92,7 @@ def prepare_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
         m = m[:, 0]
     if m.ndim != 3:
         raise ValueError(f"a mask must be [H, W] or [B, H, W], got {list(mask.shape)}")
-    m = to_model_size(m[:, None].clamp(0, 1), resolution)
+    m = square_to(m[:, None].clamp(0, 1), resolution)
     empty = [i for i in range(m.shape[0]) if not bool((m[i] > 0.5).any())]
     if empty:
         raise IncompatibleInputError(f"mask {empty[0]} is empty (no pixel above 0.5): there is no region to blend")
