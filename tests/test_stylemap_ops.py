@@ -131,3 +131,15 @@ def test_batches_broadcast(smg, pair):
     assert out.images.shape == (4, 3, 32, 32)
     with pytest.raises(IncompatibleInputError, match="batch sizes"):
         stylemap_blend(smg, Latents.concat([src, ref, src]), two, box())
+
+
+@pytest.mark.parametrize("feather", [0.0, 2.0])
+def test_w_plus_sweep_equals_one_strength_at_a_time(smg, pair, feather):
+    src, ref, _ = pair
+    place = manual_placement(prepare_mask(box(), 32), offset=(0.1, -0.05), scale=1.2)
+    sweep = stylemap_blend(smg, src, ref, box(), space="w+", strengths=[0.0, 0.3, 1.0], feather=feather,
+                           placement=place)
+    for k, a in enumerate([0.0, 0.3, 1.0]):
+        one = stylemap_blend(smg, src, ref, box(), space="w+", strengths=[a], feather=feather, placement=place)
+        torch.testing.assert_close(sweep.images[k:k + 1], one.images, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sweep.images[:1], render(smg, src), atol=1e-5, rtol=1e-5)

@@ -186,12 +186,19 @@ class ModulatedConv(nn.Module):
         self._fir = fir
         self.pad = blur_pad(fir.taps, k, True) if up else k // 2
 
-    def forward(self, x, stylecode):
+    def modulation(self, stylecode, bias=True):
+        """(gamma, beta) of a stylecode; ``bias=False`` gives their linear part only (for differences)."""
+        if bias:
+            return self.gamma(stylecode, padding=1), self.beta(stylecode, padding=1)
+        return tuple(F.conv2d(stylecode, m.weight * m.scale, padding=1) for m in (self.gamma, self.beta))
+
+    def forward(self, x, stylecode=None, mod=None):
         if self.normalize_mode == "LayerNorm":
             x = F.layer_norm(x, x.shape[1:], eps=1e-5)
         elif self.normalize_mode == "InstanceNorm2d":
             x = F.instance_norm(x, eps=1e-5)
-        x = x * self.gamma(stylecode, padding=1) + self.beta(stylecode, padding=1)
+        gamma, beta = mod if mod is not None else self.modulation(stylecode)
+        x = x * gamma + beta
         w = self.weight[0] * self.scale
         if self.up:
             x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)
@@ -205,8 +212,8 @@ class StyledConv(nn.Module):
         self.conv = ModulatedConv(cin, cout, k, style_ch, fir, normalize_mode, up)
         self.activate = ActBias(cout)
 
-    def forward(self, x, stylecode):
-        return self.activate(self.conv(x, stylecode))
+    def forward(self, x, stylecode=None, mod=None):
+        return self.activate(self.conv(x, stylecode, mod))
 
 
 class StyledResBlock(nn.Module):
@@ -385,13 +392,38 @@ class StyleMapGANGenerator(Generator):
         """stylemap -> image [B, 3, H, W]; with ``taps`` returns ``(image, {layer name: feature})``."""
         return self.synthesis_from_stylecodes(self.stylecodes(stylemap), taps=taps)
 
+    def styled_convs(self) -> list:
+        """The styled layers in stylecode order (conv1, each block's conv1 and conv2, to_rgb)."""
+        dec = self.decoder
+        return [dec.conv1] + [c for block in dec.convs for c in (block.conv1, block.conv2)] + [dec.to_rgb]
+
     def synthesis_from_stylecodes(self, codes, taps=None):
+        """Stylecodes (w+ space, one per styled layer) -> image (+ taps)."""
+        if len(codes) != self.num_ws:
+            raise ValueError(f"expected {self.num_ws} stylecodes, got {len(codes)}")
+        mods = [layer.conv.modulation(c) for layer, c in zip(self.styled_convs(), codes)]
+        return self._decode(mods, codes[0].shape[0], taps)
+
+    def synthesis_stylecode_sweep(self, base, delta, alphas, taps=None):
+        """Images of the stylecodes ``base + a * delta`` for every ``a`` in ``alphas``, batched pair-major.
+
+        gamma and beta are affine in the stylecode, so their convolutions run on ``base`` and
+        ``delta`` once, whatever the number of strengths; only the main convolutions run per image.
+        """
+        if len(base) != self.num_ws or len(delta) != self.num_ws:
+            raise ValueError(f"expected {self.num_ws} stylecodes")
+        a = torch.as_tensor(alphas, dtype=base[0].dtype, device=base[0].device).reshape(1, -1, 1, 1, 1)
+        mods = []
+        for layer, b, d in zip(self.styled_convs(), base, delta):
+            mb, md = layer.conv.modulation(b), layer.conv.modulation(d, bias=False)
+            mods.append(tuple((x0[:, None] + a * x1[:, None]).flatten(0, 1) for x0, x1 in zip(mb, md)))
+        return self._decode(mods, base[0].shape[0] * a.shape[1], taps)
+
+    def _decode(self, mods, batch, taps=None):
         want = set(taps or ())
         unknown = want - {l.name for l in self._layers}
         if unknown:
             raise KeyError(f"unknown tap(s) {sorted(unknown)}; see layers() for names")
-        if len(codes) != self.num_ws:
-            raise ValueError(f"expected {self.num_ws} stylecodes, got {len(codes)}")
         feats = {}
         res, dec = self.cfg.resolutions, self.decoder
 
@@ -400,14 +432,14 @@ class StyleMapGANGenerator(Generator):
                 feats[name] = x
             return x
 
-        x = tap(f"b{res[0]}.const", dec.input.input.expand(codes[0].shape[0], -1, -1, -1))
-        x = tap(f"b{res[0]}.conv1", dec.conv1(x, codes[0]))
+        x = tap(f"b{res[0]}.const", dec.input.input.expand(batch, -1, -1, -1))
+        x = tap(f"b{res[0]}.conv1", dec.conv1(x, mod=mods[0]))
         x = tap(f"b{res[0]}", x)
         for i, (r, block) in enumerate(zip(res[1:], dec.convs)):
-            h = tap(f"b{r}.conv1", block.conv1(x, codes[2 * i + 1]))
-            h = tap(f"b{r}.conv2", block.conv2(h, codes[2 * i + 2]))
+            h = tap(f"b{r}.conv1", block.conv1(x, mod=mods[2 * i + 1]))
+            h = tap(f"b{r}.conv2", block.conv2(h, mod=mods[2 * i + 2]))
             x = tap(f"b{r}", (h + block.skip(x)) / SQRT2)
-        img = tap("torgb", dec.to_rgb(x, codes[-1]))
+        img = tap("torgb", dec.to_rgb(x, mod=mods[-1]))
         return img if taps is None else (img, feats)
 
     def forward(self, z, c=None, truncation_psi=1.0, **_ignored):

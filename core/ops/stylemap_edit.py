@@ -191,6 +191,21 @@ def stylemap_blend(generator, source: Latents, reference: Latents, mask: torch.T
             images.append(generator.synthesis(blended_map[start:start + chunk]).float().cpu())
             if on_step is not None:
                 on_step(min(start + chunk, blended_map.shape[0]), blended_map.shape[0], None)
+    elif count > 1:
+        # a sweep: mixing is linear in the strength, so the modulation convs run twice, not per strength
+        codes_src, codes_ref = generator.stylecodes(src), generator.stylecodes(ref)
+        delta = []
+        for cs, cr in zip(codes_src, codes_ref):
+            size = cs.shape[-1]
+            cr = warp_to_target(cr, placement, size) if moved else cr
+            delta.append(pool_mask(m_tgt, size, feather) * (cr - cs))
+        per = max(1, chunk // count)
+        for start in range(0, n, per):
+            part = slice(start, start + per)
+            images.append(generator.synthesis_stylecode_sweep([c[part] for c in codes_src], [d[part] for d in delta],
+                                                              strengths).float().cpu())
+            if on_step is not None:
+                on_step(min(start + per, n), n, None)
     else:
         codes_src, codes_ref = generator.stylecodes(src), generator.stylecodes(ref)
         codes = [mix(cs, cr, cs.shape[-1]) for cs, cr in zip(codes_src, codes_ref)]
