@@ -116,7 +116,8 @@ class GenerateImage:
 
 
 class ConvertCheckpoint:
-    DESCRIPTION = ("Convert a checkpoint (NVIDIA/TF pickle, rosinality .pt) to this pack's safetensors "
+    DESCRIPTION = ("Convert a checkpoint (NVIDIA/TF pickle, rosinality .pt, StyleMapGAN .pt with its encoder) "
+                   "to this pack's safetensors "
                    "format, which loads without any pickle. The file is written next to the others in "
                    "models/gan_models.")
     CATEGORY = CATEGORY

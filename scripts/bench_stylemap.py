@@ -113,7 +113,8 @@ def main(argv=None):
     src = Latents(stylemap=big.encode(images[:1]))
     ref = Latents(stylemap=big.encode(images[1:]))
     one = medians({"b": lambda: stylemap_blend(big, src, ref, mouth_box(256))}, args.repeats_256)["b"]
-    print(f"256 px: encode pair + decode {1000 * t['ed']:.0f} ms; encode pair + blend + decode {1000 * t['ebd']:.0f} ms "
+    print(f"256 px: encode pair + decode {1000 * t['ed']:.0f} ms; "
+          f"encode pair + blend + decode {1000 * t['ebd']:.0f} ms "
           f"= {t['ebd'] / t['ed']:.3f}x; one edit from stylemaps (blend + decode, batch 1) {1000 * one:.0f} ms")
 
 

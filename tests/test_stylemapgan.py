@@ -86,7 +86,8 @@ def test_round_trip_through_safetensors_is_bit_identical(tmp_path, smg, expected
     for k, v in smg.state_dict().items():
         assert torch.equal(v, back.state_dict()[k]), k
     with torch.no_grad():
-        assert torch.equal(back.mapping(expected["z"], truncation_psi=0.7), smg.mapping(expected["z"], truncation_psi=0.7))
+        z = expected["z"]
+        assert torch.equal(back.mapping(z, truncation_psi=0.7), smg.mapping(z, truncation_psi=0.7))
         assert torch.equal(back.synthesis(expected["stylemap"]), smg.synthesis(expected["stylemap"]))
         assert torch.equal(back.encode(expected["img"]), smg.encode(expected["img"]))
 
