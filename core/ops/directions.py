@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..generators.base import require_w_space
 from ..errors import IncompatibleInputError
 from ..identity import check_same_model, model_identity
 from ..latents import Latents
@@ -303,6 +304,7 @@ def locality(generator, directions: Directions, index: int, mask_source, alpha: 
 def learn_for_part(generator, settings: LearnSettings, catalog: Catalog | None = None, label: str = "",
                    mask: torch.Tensor | None = None, on_step=None) -> Directions:
     """``learn_directions`` with the masks of a catalog label, or of one fixed MASK (resized to the image)."""
+    require_w_space(generator, "Learning directions")
     if (catalog is None) == (mask is None):
         raise ValueError("give either a catalog with a label, or a mask (not both)")
     if catalog is not None:
@@ -403,6 +405,7 @@ def _affine_weight(generator, name: str) -> torch.Tensor:
 def sefa_directions(generator, k: int = 5, layers: list | None = None) -> Directions:
     """SeFa (Shen & Zhou 2021): top-k eigenvectors of sum_l A_l^T A_l over the chosen layers'
     style affines A_l (columns normalised), as W directions."""
+    require_w_space(generator, "SeFa")
     names = [l.name for l in generator.styled_layers()] if not layers else list(layers)
     known = {l.name for l in generator.styled_layers()}
     bad = [n for n in names if n not in known]
@@ -423,6 +426,7 @@ def sefa_directions(generator, k: int = 5, layers: list | None = None) -> Direct
 @torch.no_grad()
 def pca_directions(generator, k: int = 5, samples: int = 5000, seed: int = 0) -> Directions:
     """GANSpace-style: the top-k principal axes of sampled w codes (psi 1), as W directions."""
+    require_w_space(generator, "PCA directions")
     if not 1 <= k <= generator.w_dim:
         raise ValueError(f"k must be in 1..{generator.w_dim}")
     if samples <= k:
