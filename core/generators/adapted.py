@@ -19,7 +19,8 @@ def _delta_edits(deltas: dict, edits: dict | None) -> dict:
     out = dict(edits or {})
     for name, d in deltas.items():
         user = out.get(name)
-        out[name] = (lambda x, d=d: x * (1 + d)) if user is None else (lambda x, d=d, u=user: u(x * (1 + d)))
+        out[name] = (lambda x, d=d: torch.addcmul(x, x, d)) if user is None else \
+            (lambda x, d=d, u=user: u(torch.addcmul(x, x, d)))
     return out
 
 
