@@ -29,6 +29,7 @@ STYLEMAP = "embedded: faces64_stylemap"
 CATALOG = "embedded: faces64_k64"
 LABELS = "eyes: 34,39,45; nose: 8,21,27,28,41,43,55; mouth: 9,19,36,52,59"          # scripts/eval_catalog_parts.py --propose
 TARGET_SEED, REFERENCE_SEED = 1000, 2000
+NO_SECOND_STROKE = {"concept_2": "mouth", "mode_2": "draw", "strength_2": "medium"}   # widget defaults, unused
 
 
 def node(class_type, inputs, title=None):
@@ -202,6 +203,50 @@ WORKFLOWS = {
                                         "noise_seed": 0}, title="Source image"),
         "11": node("SaveImage", {"images": ["10", 0], "filename_prefix": "gle_stylemap_source"}),
     },
+    "ganpaint_faces": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "3": node("GLEDissectUnits", {"generator": ["1", 0], "layer": "b16.conv1", "n_samples": 40, "seed": 0,
+                                      "truncation_psi": 0.7, "catalog": ["2", 0], "labels": "eyes, mouth"}),
+        "4": node("GLESampleLatents", {"generator": ["1", 0], "seed": TARGET_SEED, "count": 1,
+                                       "truncation_psi": 0.7}),
+        "5": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["4", 0], "noise_mode": "const",
+                                       "noise_seed": 0}, title="Original"),
+        "6": node("GLECatalogMask", {"generator": ["1", 0], "catalog": ["2", 0], "latents": ["4", 0],
+                                     "label": "mouth", "soft": False}, title="Mouth region"),
+        "7": node("GLECatalogMask", {"generator": ["1", 0], "catalog": ["2", 0], "latents": ["4", 0],
+                                     "label": "eyes", "soft": False}, title="Eye region"),
+        "8": node("GLEPaintUnits", {"generator": ["1", 0], "units": ["3", 0], "latents": ["4", 0], "mask": ["6", 0],
+                                    "concept": "mouth", "mode": "remove", "strength": "high", **NO_SECOND_STROKE},
+                  title="Mouth off"),
+        "9": node("GLEPaintUnits", {"generator": ["1", 0], "units": ["3", 0], "latents": ["4", 0], "mask": ["7", 0],
+                                    "concept": "eyes", "mode": "remove", "strength": "high", "mask_2": ["6", 0],
+                                    "concept_2": "mouth", "mode_2": "draw", "strength_2": "medium"},
+                  title="Eyes off, mouth on"),
+        "10": node("SaveImage", {"images": ["5", 0], "filename_prefix": "gle_ganpaint_original"}),
+        "11": node("SaveImage", {"images": ["8", 0], "filename_prefix": "gle_ganpaint_mouth_off"}),
+        "12": node("SaveImage", {"images": ["9", 0], "filename_prefix": "gle_ganpaint_eyes_off_mouth_on"}),
+    },
+    "ganpaint_photo": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}, title="Photo"),
+        "3": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 150,
+                                     "seed": 0, "starts": 2, "optimize_noise": True, "vgg16": "none",
+                                     "refine_steps": 0}),
+        "4": node("GLEAdaptToImage", {"generator": ["1", 0], "image": ["2", 0], "latents": ["3", 0], "steps": 100,
+                                      "lr": 0.1, "reg": 0.1}),
+        "5": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "6": node("GLEDissectUnits", {"generator": ["1", 0], "layer": "b16.conv1", "n_samples": 40, "seed": 0,
+                                      "truncation_psi": 0.7, "catalog": ["5", 0], "labels": "mouth"}),
+        "7": node("LoadImageMask", {"image": "gle_ganpaint_mouth_mask.png", "channel": "red"},
+                  title="Mouth mask (white = paint here)"),
+        "8": node("GLEPaintUnits", {"generator": ["4", 0], "units": ["6", 0], "latents": ["3", 0], "mask": ["7", 0],
+                                    "concept": "mouth", "mode": "remove", "strength": "high", **NO_SECOND_STROKE},
+                  title="Mouth off"),
+        "9": node("SaveImage", {"images": ["4", 1], "filename_prefix": "gle_ganpaint_photo_adapted"}),
+        "10": node("SaveImage", {"images": ["8", 0], "filename_prefix": "gle_ganpaint_photo_mouth_off"}),
+        "11": node("SaveImage", {"images": ["3", 1], "filename_prefix": "gle_ganpaint_photo_inverted"}),
+    },
 }
 
 # One Note per template (required): what it does and which widgets to try. UI only: the frontend
@@ -233,6 +278,14 @@ NOTES = {
                            "belongs on the sampled Source face (ROI preview), and Stylemap Blend moves the "
                            "reference region there.\n\nTry: the Source seed; your own mask; space w vs w+; "
                            "strength.",
+    "ganpaint_faces": "GANPaint on a generated face: Dissect Units ranks the units of b16.conv1 for the "
+                      "catalog's eyes and mouth (IoU with the catalog masks over 40 samples), then Paint Units "
+                      "switches the top units off (remove) or on (draw) inside the catalog's regions.\n\nTry: "
+                      "strength low/medium/high (4/10/15 units); mode; n_samples (200 as the paper); the seed.",
+    "ganpaint_photo": "GANPaint on a photo: Invert Image, then Adapt To Image fits small multiplicative deltas on "
+                      "the fine layers so the generator reproduces the photo (the fast preview G'), then Paint "
+                      "Units turns the mouth units off under the mask.\n\nTry: Adapt steps (paper: 1000); your "
+                      "own photo and mask (LoadImageMask, white = paint); mode draw; strength.",
     "invert_transfer": "Inverts two photos, then moves the mouth of the Reference photo onto the Target photo "
                        "with the catalog.\n\nTry: other photos; label (eyes, nose, mouth); strength list.",
     "lelsd_learn": "Learns a latent direction that changes only the mouth (LELSD; the part's masks come from "

@@ -177,3 +177,16 @@ def test_learner_masks_equal_catalog_masks_with_position_channels(tiny_generator
     _, feats = g.synthesis_partial(lat.styles_for(g), until=cat.layer, taps=[cat.layer])
     expected = sum((maps == i).float() for i in ids)[:, None]
     assert torch.equal(src(feats).cpu(), expected)
+
+
+@pytest.mark.parametrize("source", ["mask", "catalog"])
+def test_learning_works_under_inference_mode_as_comfyui_runs_nodes(tiny_generator, source):
+    g = tiny_generator
+    with torch.inference_mode():
+        if source == "mask":
+            src = FixedMask(_box())
+        else:
+            cat = build_catalog(g, n_samples=24, k=4, seed=3, batch=12).with_labels({"part": (1,)})
+            src = CatalogMasks(g, cat, "part")
+        d = learn_directions(g, src, LearnSettings(space="w+", batches=3))
+    assert d.vectors.shape[0] == 1 and torch.isfinite(d.vectors).all()

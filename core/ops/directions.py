@@ -29,6 +29,7 @@ from ..generators.base import require_w_space
 from ..errors import IncompatibleInputError
 from ..identity import check_same_model, model_identity
 from ..latents import Latents
+from .autograd import trainable
 from .catalog import Catalog, _assign_positions
 
 SPACES = ("w", "w+", "s")
@@ -159,7 +160,7 @@ class FixedMask:
         self.mask, self.label, self.taps = m.clamp(0, 1)[None, None], label, []
 
     def __call__(self, feats: dict) -> torch.Tensor:
-        return self.mask
+        return self.mask.clone()        # a normal tensor even when the mask was made in inference mode
 
 
 def _resized(mask: torch.Tensor, size, cache: dict) -> torch.Tensor:
@@ -225,9 +226,14 @@ def learn_directions(generator, mask_source, settings: LearnSettings | None = No
 
     ``on_step(done, total, None)`` reports progress after every batch (and may raise to interrupt).
     Sample i of batch t moves along direction (t * batch + i) mod K, so each batch costs one
-    no-grad forward of the originals plus one forward + backward of the edits.
+    no-grad forward of the originals plus one forward + backward of the edits. Runs with
+    gradients even when the host (ComfyUI) calls it under ``torch.inference_mode()``.
     """
-    st = settings or LearnSettings()
+    with trainable():
+        return _learn(generator, mask_source, settings or LearnSettings(), on_step)
+
+
+def _learn(generator, mask_source, st: LearnSettings, on_step) -> Directions:
     g, dev = generator, generator.device
     layers = score_layers(g)
     taps = sorted(set(layers) | set(mask_source.taps))
