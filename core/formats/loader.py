@@ -12,9 +12,10 @@ import struct
 
 import torch
 
-from ..errors import CheckpointError, GLEError, UnsupportedCheckpointError
+from ..errors import CheckpointError, GLEError
 from .native import load_native, save_generator
 from .nvidia import generator_from_nvidia
+from .progan import generator_from_progan, looks_like_progan, unwrap
 from .restricted_pickle import TFNetworkStub, restricted_load
 from .rosinality import generator_from_rosinality, looks_like_rosinality
 from .stylemapgan import generator_from_stylemapgan, looks_like_stylemapgan
@@ -132,9 +133,8 @@ def _from_torch_object(obj):
         return generator_from_stylemapgan(obj)
     if isinstance(obj, dict):
         keys = list(obj)
-        inner = obj.get("g_ema") if isinstance(obj.get("g_ema"), dict) else obj
-        if any(str(k).startswith(("layer1.", "features.")) for k in inner):
-            raise UnsupportedCheckpointError("it is a Progressive GAN (GANPaint) checkpoint; ProGAN is not supported yet")
+        if looks_like_progan(unwrap(obj)):
+            return generator_from_progan(obj)
         raise CheckpointError(f"a dict with keys {keys[:6]} is not a generator layout this pack knows")
     raise CheckpointError(f"it holds {_summarise(obj)}, not a generator state dict")
 
