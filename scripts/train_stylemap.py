@@ -142,7 +142,7 @@ class Trainer:
     def export(self, path: str, final: dict):
         g = self.G_ema
         g.estimate_stylemap_avg()
-        meta = {"recipe": {k: v for k, v in vars(self.args).items() if k not in ("workdir", "out")},
+        meta = {"recipe": {k: v for k, v in vars(self.args).items() if k not in ("workdir", "out", "export_only")},
                 "teachers": {"generator": "embedded faces64 (StyleGAN2)", "encoder extra": TEACHER_PACKAGE},
                 "steps": self.step, "train_seconds": round(self.train_seconds), "final_losses": final,
                 "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
