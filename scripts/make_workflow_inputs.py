@@ -5,6 +5,9 @@
   workflows also exercise the centre crop and resize of Invert Image;
 - gle_paste_reference_mask.png: white on black, the mouth of the `paste` workflow's reference
   face, taken from the shipped catalog's mouth cluster;
+- gle_stylemap_mouth_mask.png: white on black, where the mouth usually is in these aligned faces:
+  the shipped catalog's mouth masks of 64 faces64 samples, averaged and thresholded at 0.25
+  (the `stylemap_blend` workflow's mask for photos, which have no catalog of their own).
 - gle_ganpaint_mouth_mask.png: white on black at gle_face_a.png's size (96x80), an ellipse over
   the mouth of that photo (coordinates read off the picture: MOUTH_ELLIPSE) for the
   `ganpaint_photo` workflow (``--ganpaint-mask-only`` writes just this file).
@@ -62,8 +65,15 @@ def main():
     mask = catalog_mask(g, cat, sample_latents(g, REFERENCE_SEED, 1, 0.7), "mouth")[0]
     Image.fromarray((mask.numpy() * 255).astype(np.uint8)).convert("RGB").save(
         os.path.join(out, "gle_paste_reference_mask.png"))
+    write_typical_part_mask(g, cat, "mouth", os.path.join(out, "gle_stylemap_mouth_mask.png"))
     ganpaint_mouth_mask(out)
     print("wrote", sorted(os.listdir(out)))
+
+
+def write_typical_part_mask(g, cat, label: str, path: str, samples: int = 64, threshold: float = 0.25):
+    """Mean catalog mask of ``label`` over seeded samples, thresholded: the part's usual place."""
+    masks = catalog_mask(g, cat, sample_latents(g, 0, samples, 0.7), label).float().mean(0)
+    Image.fromarray(((masks > threshold).numpy() * 255).astype(np.uint8)).convert("RGB").save(path)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from fake_cuda import fake_cuda, to_fake_cuda
+from helpers import fixture_path
+from gan_local_edit.core import load_generator
 from gan_local_edit.core.latents import Latents
 from gan_local_edit.core.metrics import in_out_mse, lab_squared_error
 from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps
@@ -31,6 +33,7 @@ from gan_local_edit.core.ops.match_eval import disc_mask
 from gan_local_edit.core.ops.perceptual import VGG16Features
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune
 from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer
+from gan_local_edit.core.ops.stylemap_edit import encode_images, manual_placement, prepare_mask, stylemap_blend
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,25 @@ def run_directions_global(g, x):
     pca_directions(g, k=2, samples=50)
 
 
+_SMG = []
+
+
+def run_stylemap_edit(g, x):
+    """StyleMapGAN ops on their own generator (the fixture), moved to the device like ``g``."""
+    if not _SMG:
+        _SMG.append(load_generator(fixture_path("stylemapgan_tiny32.pt"), device="cpu"))
+    smg = to_fake_cuda(copy.deepcopy(_SMG[0]))
+    photos = torch.rand(2, 3, 48, 48) * 2 - 1                              # CPU images of another size
+    lat, _ = encode_images(smg, photos)
+    src, ref = lat.select(0), lat.select(1)
+    mask = torch.zeros(1, 40, 40)
+    mask[:, 10:20, 10:24] = 1
+    render(smg, sample_latents(smg, 1, 2, 0.7))
+    for space in ("w", "w+"):
+        stylemap_blend(smg, src, ref, mask, space=space, strengths=[0.0, 0.5, 1.0], feather=2.0)
+    stylemap_blend(smg, src, ref, mask, placement=manual_placement(prepare_mask(mask, 32), (0.1, 0.05), 1.2))
+    roi, _ = detect_roi(smg, src, ref, mask[0], settings=MatchSettings(steps=2))
+    stylemap_blend(smg, src, ref, mask, space="w+", placement=roi)
 def _units(x):
     return x["units"]
 
@@ -190,6 +212,7 @@ OPS = {
     "directions_learn": run_directions_learn,
     "directions_traverse_apply": run_directions_traverse_apply,
     "directions_global": run_directions_global,
+    "stylemap_edit": run_stylemap_edit,
     "ganpaint_dissect": run_dissect,
     "ganpaint_paint": run_paint,
     "ganpaint_adapt_then_paint": run_adapt_then_paint,

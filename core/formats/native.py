@@ -13,12 +13,15 @@ from safetensors.torch import save_file
 from ..errors import CheckpointError, UnsupportedCheckpointError
 from ..generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ..generators.progan import ProGANConfig, ProGANGenerator
-from .common import build_stylegan2
+from ..generators.stylemapgan import StyleMapGANConfig, StyleMapGANGenerator
+from .common import build_generator
 from .progan import generator_from_progan
 
 FORMAT_TAG = "gan-local-edit-generator"
 FORMAT_VERSION = "1"
-ARCHITECTURES = {"stylegan2": (StyleGAN2Config, StyleGAN2Generator), "progan": (ProGANConfig, ProGANGenerator)}
+ARCHITECTURES = {"stylegan2": (StyleGAN2Config, StyleGAN2Generator, "StyleGAN2"),
+                 "stylemapgan": (StyleMapGANConfig, StyleMapGANGenerator, "StyleMapGAN"),
+                 "progan": (ProGANConfig, ProGANGenerator, "Progressive GAN")}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -69,7 +72,7 @@ def load_native(path: str):
     arch = meta.get("architecture")
     if arch not in ARCHITECTURES:
         raise UnsupportedCheckpointError(f"its architecture {arch!r} is not one of {sorted(ARCHITECTURES)}")
-    cfg_cls, _ = ARCHITECTURES[arch]
+    cfg_cls, gen_cls, what = ARCHITECTURES[arch]
     try:
         cfg = cfg_cls.from_json_dict(json.loads(meta["config"]))
     except (KeyError, ValueError, TypeError) as e:
@@ -81,6 +84,8 @@ def load_native(path: str):
             raise CheckpointError("its ProGAN config metadata does not match its weight shapes")
         g.source_format = source
     else:
-        g = build_stylegan2(cfg, state, source=source)
+        g = build_generator(gen_cls, cfg, state, source, what)
+    if hasattr(g, "estimate_stylemap_avg"):
+        g.estimate_stylemap_avg()
     g.metadata = {k[5:]: v for k, v in meta.items() if k.startswith("user.")}
     return g

@@ -279,7 +279,10 @@ def default_match_layers(generator) -> list[str]:
 
 @torch.no_grad()
 def extract_match_features(generator, latents, layers: list[str], size: int) -> torch.Tensor:
-    """Normalised concatenated features [B, C, size, size] of latents' images."""
+    """Normalised concatenated features [B, C, size, size] of latents' images (StyleGAN2 or StyleMapGAN)."""
+    if getattr(generator, "latent_kind", "ws") == "stylemap":
+        _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
+        return normalise_features([feats[name] for name in layers], size)
     styles = latents.styles_for(generator)
     _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
                                                noise=latents.noise_for(generator))
