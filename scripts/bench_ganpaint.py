@@ -10,7 +10,8 @@ Medians over the timed steps, in CPU time of this process (time.process_time, al
 is shared with other jobs, and wall-clock times there swing by 2-5x from one second to the next. Models: the embedded faces64 (StyleGAN2, paint layer b16.conv1) and
 the ProGAN fixture (tests/fixtures/proggan_tiny64.pth, paint layer layer4).
 
-    python scripts/bench_ganpaint.py [--steps 40] [--threads 2]
+    python scripts/bench_ganpaint.py --threads 1 [--steps 40]   # docs/results/bench_ganpaint.txt
+    (other thread counts write docs/results/bench_ganpaint_<n>threads.txt)
 """
 from __future__ import annotations
 
@@ -119,7 +120,8 @@ def main():
                      f"during a preview (0 = only the layers after the paint layer run)")
     text = "\n".join(lines)
     print(text)
-    with open(os.path.join(ROOT, "docs", "results", "bench_ganpaint.txt"), "w") as f:
+    name = "bench_ganpaint.txt" if args.threads == 1 else f"bench_ganpaint_{args.threads}threads.txt"
+    with open(os.path.join(ROOT, "docs", "results", name), "w") as f:
         f.write(text + "\n")
 
 

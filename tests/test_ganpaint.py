@@ -208,3 +208,20 @@ def test_adaptation_bad_inputs(tiny_generator):
         adapt_to_image(tiny_generator, photo, lat, torch.ones(8, 8), AdaptSettings(steps=1))
     with pytest.raises(ValueError, match="whole photo"):
         adapt_to_image(tiny_generator, photo, lat, torch.ones(16, 16), AdaptSettings(steps=1))
+
+
+def test_the_photo_chain_runs_on_the_progan(progan):
+    """Dissect -> adapt (layer8, layer10) -> paint at layer4 on the GANPaint Progressive GAN (the photo's
+    code is another sample's z: Invert Image is StyleGAN2-only)."""
+    g = progan
+    photo, lat = render(g, sample_latents(g, 5, 1)), sample_latents(g, 6, 1)
+    samples = sample_latents(g, 8, 6)
+    table = dissect(g, "layer4", _unit_masks(g, samples, "layer4", [5]), samples)
+    assert int(table.ranking["u5"][0]) == 5
+    res = adapt_to_image(g, photo, lat, settings=AdaptSettings(steps=5))
+    assert res.generator.delta_names == ["layer8", "layer10"] and res.psnr_end > res.psnr_start
+    mask = torch.zeros(64, 64)
+    mask[20:40, 20:40] = 1
+    out = paint(res.generator, table, lat, [Stroke("u5", mask, "draw", "low")])
+    base = render(res.generator, lat)
+    assert not torch.allclose(out, base)
