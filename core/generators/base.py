@@ -106,3 +106,11 @@ def require_w_space(generator, what: str) -> None:
         hint = "; use Encode Image and Stylemap Blend with it" if generator.architecture == "stylemapgan" else ""
         raise IncompatibleInputError(f"{what} needs a StyleGAN2 (W/W+ codes), but '{generator.name}' is a "
                                      f"{generator.architecture}{hint}")
+
+
+def config_from_json(cls, d: dict, what: str):
+    """A config dataclass from its JSON dict; keys it does not know are refused, never dropped."""
+    unknown = set(d) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")
+    return cls(**d)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator, LayerInfo
+from .base import Generator, LayerInfo, config_from_json
 from .stylegan2 import SynthesisState
 
 
@@ -44,10 +44,7 @@ class ProGANConfig:
 
     @classmethod
     def from_json_dict(cls, d: dict) -> "ProGANConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown ProGAN config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_json(cls, d, "ProGAN")
 
 
 def pixel_norm(x: torch.Tensor) -> torch.Tensor:

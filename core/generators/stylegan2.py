@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator, LayerInfo
+from .base import Generator, LayerInfo, config_from_json
 from .fir import FIRFilter, make_filter
 
 SQRT2 = math.sqrt(2.0)
@@ -67,11 +67,7 @@ class StyleGAN2Config:
 
     @classmethod
     def from_json_dict(cls, d: dict) -> "StyleGAN2Config":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown StyleGAN2 config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_json(cls, d, "StyleGAN2")
 
 
 def bias_lrelu(x: torch.Tensor, bias: torch.Tensor | None, gain: float, clamp: float | None):

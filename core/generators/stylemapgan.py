@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import IncompatibleInputError
-from .base import Generator, LayerInfo
+from .base import Generator, LayerInfo, config_from_json
 from .fir import FIRFilter, make_filter
 
 SQRT2 = math.sqrt(2.0)
@@ -82,10 +82,7 @@ class StyleMapGANConfig:
 
     @classmethod
     def from_json_dict(cls, d: dict) -> "StyleMapGANConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown StyleMapGAN config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_json(cls, d, "StyleMapGAN")
 
 
 # --- building blocks (names mirror the official modules) ---------------------------------
