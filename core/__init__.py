@@ -11,12 +11,13 @@ from .formats import convert_checkpoint, load_generator, read_metadata, save_gen
 from .formats.cache import load_generator_cached
 from .generators.base import Generator, LayerInfo
 from .generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from .generators.stylemapgan import StyleMapGANConfig, StyleMapGANGenerator
 from .latents import Latents
 from .ops.generate import render, sample_latents
 
 __all__ = [
     "CheckpointError", "GLEError", "IncompatibleInputError", "UnsafeCheckpointError", "UnsupportedCheckpointError",
     "convert_checkpoint", "load_generator", "load_generator_cached", "read_metadata", "save_generator",
-    "sniff_format", "Generator", "LayerInfo", "StyleGAN2Config", "StyleGAN2Generator", "Latents", "render",
-    "sample_latents",
+    "sniff_format", "Generator", "LayerInfo", "StyleGAN2Config", "StyleGAN2Generator", "StyleMapGANConfig",
+    "StyleMapGANGenerator", "Latents", "render", "sample_latents",
 ]

@@ -6,8 +6,10 @@ import os
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMBEDDED_DIR = os.path.join(PACK_ROOT, "models", "embedded")
 EMBEDDED = {
-    "generator": {"faces64": "faces64.safetensors"},
+    "generator": {"faces64": "faces64.safetensors", "faces64_stylemap": "faces64_stylemap.safetensors"},
     "catalog": {"faces64_k64": "faces64_catalog_k64.safetensors"},
+    # LELSD directions learned from the k64 catalog's labels (scripts/eval_lelsd.py --save-embedded)
+    "directions": {f"faces64_{part}": f"faces64_dir_{part}.safetensors" for part in ("eyes", "mouth", "nose")},
 }
 PREFIX = "embedded: "
 DEFAULT_CATALOG = "faces64_k64"

@@ -63,3 +63,32 @@ def load_directions(path: str, generator=None):
     if generator is not None:
         d.check_generator(generator)
     return d
+
+
+UNITS_TAG = "gan-local-edit-units"
+UNITS_VERSION = "1"
+
+
+def save_units(table, path: str) -> str:
+    """A GLE_UNITS table (GAN Dissection ranking, IoUs, draw values) with its generator's identity."""
+    tensors = {"quantiles": table.quantiles}
+    for i, c in enumerate(table.concepts):
+        tensors[f"ranking.{i}"], tensors[f"iou.{i}"] = table.ranking[c], table.iou[c]
+    meta = {"format": UNITS_TAG, "format_version": UNITS_VERSION, "layer": table.layer,
+            "concepts": json.dumps(table.concepts), "meta": json.dumps(table.meta, sort_keys=True)}
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path, metadata=meta)
+    return path
+
+
+def load_units(path: str, generator=None):
+    """Read a unit table; with ``generator``, refuse one dissected on another model."""
+    from .ops.dissect import UnitTable
+    meta, t = read_tagged(path, UNITS_TAG, UNITS_VERSION, f"{path} is not a GAN Local Edit unit table",
+                          what=f"unit table {path}")
+    concepts = json.loads(meta["concepts"])
+    table = UnitTable(layer=meta["layer"], quantiles=t["quantiles"].float(),
+                      ranking={c: t[f"ranking.{i}"].long() for i, c in enumerate(concepts)},
+                      iou={c: t[f"iou.{i}"].float() for i, c in enumerate(concepts)}, meta=json.loads(meta["meta"]))
+    if generator is not None:
+        table.check_generator(generator)
+    return table

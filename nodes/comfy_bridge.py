@@ -25,12 +25,14 @@ MODEL_FOLDER = "gan_models"
 CATALOG_FOLDER = "gan_catalogs"
 PERCEPTUAL_FOLDER = "gan_perceptual"       # optional VGG16 weights for inversion
 DIRECTIONS_FOLDER = "gan_directions"       # learned / global latent directions
+UNITS_FOLDER = "gan_units"                 # GANPaint unit tables (Dissect Units)
 FOLDERS = {MODEL_FOLDER: {".pkl", ".pt", ".pth", ".safetensors", ".ckpt", ".bin"},
            CATALOG_FOLDER: {".safetensors"},
            PERCEPTUAL_FOLDER: {".pt", ".pth", ".safetensors"},
-           DIRECTIONS_FOLDER: {".safetensors"}}
+           DIRECTIONS_FOLDER: {".safetensors"}, UNITS_FOLDER: {".safetensors"}}
 ENV_VARS = {MODEL_FOLDER: "GLE_GAN_MODELS", CATALOG_FOLDER: "GLE_GAN_CATALOGS",
-            PERCEPTUAL_FOLDER: "GLE_GAN_PERCEPTUAL", DIRECTIONS_FOLDER: "GLE_GAN_DIRECTIONS"}
+            PERCEPTUAL_FOLDER: "GLE_GAN_PERCEPTUAL", DIRECTIONS_FOLDER: "GLE_GAN_DIRECTIONS",
+            UNITS_FOLDER: "GLE_GAN_UNITS"}
 DEVICES = ["auto", "cpu", "cuda"]
 
 # Headless progress hook: fn(node_id, done, total). Set by the in-process executor.
@@ -38,7 +40,7 @@ progress_hook = None
 
 
 def register_model_folders() -> None:
-    """Declare the pack's model folders (models/gan_models, gan_catalogs, gan_perceptual, gan_directions) to ComfyUI."""
+    """Declare the pack's model folders (models/gan_models, gan_catalogs, gan_perceptual, gan_directions, gan_units) to ComfyUI."""
     if folder_paths is None:
         return
     for name, exts in FOLDERS.items():

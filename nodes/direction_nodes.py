@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from ..core.embedded import embedded_choice_names, resolve_embedded
 from ..core.io import load_directions, save_directions
 from ..core.ops.directions import (SPACES, LearnSettings, apply_directions, learn_for_part, pca_directions,
                                    sefa_directions, traverse)
@@ -38,15 +39,16 @@ class LearnLocalDirection:
         }, "optional": {
             "catalog": ("GLE_CATALOG", {"tooltip": "Masks from this catalog's clusters of the label."}),
             "mask": ("MASK", {"tooltip": "Or: one fixed region used for every sample (instead of a catalog)."}),
-            "alpha": ("FLOAT", {"default": 1.0, "min": 0.05, "max": 10.0, "step": 0.05,
-                                "tooltip": "Training strengths ~ U[-alpha, alpha] (units of the space's spread)."}),
+            "alpha": ("FLOAT", {"default": 0.25, "min": 0.05, "max": 10.0, "step": 0.05,
+                                "tooltip": "Largest training strength (units of the space's spread); strengths "
+                                           "are drawn between alpha/6 and alpha with a random sign."}),
             "gamma": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.5,
                                 "tooltip": "Weight keeping the K directions distinct."}),
             "lr": ("FLOAT", {"default": 1e-3, "min": 1e-5, "max": 1.0, "step": 1e-4,
                              "tooltip": "Adam learning rate (halved 3 times)."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def learn(self, generator, space, k, batches, seed, label, catalog=None, mask=None, alpha=1.0, gamma=5.0,
+    def learn(self, generator, space, k, batches, seed, label, catalog=None, mask=None, alpha=0.25, gamma=5.0,
               lr=1e-3, unique_id=None):
         st = LearnSettings(space=space, k=k, batches=batches, seed=seed, alpha=alpha, gamma=gamma, lr=lr)
         d = learn_for_part(generator, st, catalog=catalog, label=label, mask=mask,
@@ -55,7 +57,11 @@ class LearnLocalDirection:
 
 
 def directions_choices() -> list[str]:
-    return bridge.list_model_files(bridge.DIRECTIONS_FOLDER)
+    return embedded_choice_names("directions") + bridge.list_model_files(bridge.DIRECTIONS_FOLDER)
+
+
+def directions_path(choice: str) -> str:
+    return resolve_embedded(choice, "directions") or bridge.model_file_path(choice, bridge.DIRECTIONS_FOLDER)
 
 
 class LoadDirections:
@@ -70,19 +76,19 @@ class LoadDirections:
     def INPUT_TYPES(cls):
         return {"required": {
             "directions": (directions_choices() or ["(no directions saved yet)"],
-                           {"tooltip": "A file from models/gan_directions."}),
+                           {"tooltip": "Shipped ('embedded: ...') or a file from models/gan_directions."}),
             "generator": GEN,
         }}
 
     @classmethod
     def IS_CHANGED(cls, directions, **_):
         try:
-            return bridge.file_state(bridge.model_file_path(directions, bridge.DIRECTIONS_FOLDER))
+            return bridge.file_state(directions_path(directions))
         except FileNotFoundError:
             return "missing"
 
     def load(self, directions, generator):
-        d = load_directions(bridge.model_file_path(directions, bridge.DIRECTIONS_FOLDER), generator)
+        d = load_directions(directions_path(directions), generator)
         return (d, d.describe())
 
 
@@ -156,7 +162,7 @@ class TraverseDirection:
         return {"required": {
             "generator": GEN, "latents": LAT, "directions": DIRS,
             "index": ("INT", {"default": 0, "min": 0, "max": 511, "tooltip": "Which of the K directions."}),
-            "alphas": ("STRING", {"default": "-2, -1, 0, 1, 2",
+            "alphas": ("STRING", {"default": "-1, -0.5, 0, 0.5, 1",
                                   "tooltip": "Strengths, comma separated (units of the space's spread)."}),
         }}
 

@@ -25,8 +25,9 @@ def resolve_model_choice(choice: str) -> str:
 
 class LoadGANGenerator:
     DESCRIPTION = ("Load a GAN generator: StyleGAN2 NVIDIA .pkl (read without running pickled code), "
-                   "legacy TF StyleGAN2 .pkl, rosinality .pt, or this pack's .safetensors. Files go in "
-                   "models/gan_models; 'embedded: faces64' ships with the pack.")
+                   "legacy TF StyleGAN2 .pkl, rosinality .pt, StyleMapGAN .pt (generator + encoder), or this "
+                   "pack's .safetensors. Files go in models/gan_models; 'embedded: faces64' (StyleGAN2) and "
+                   "'embedded: faces64_stylemap' (StyleMapGAN) ship with the pack.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GLE_GENERATOR", "STRING")
     RETURN_NAMES = ("generator", "info")
@@ -115,7 +116,8 @@ class GenerateImage:
 
 
 class ConvertCheckpoint:
-    DESCRIPTION = ("Convert a checkpoint (NVIDIA/TF pickle, rosinality .pt) to this pack's safetensors "
+    DESCRIPTION = ("Convert a checkpoint (NVIDIA/TF pickle, rosinality .pt, StyleMapGAN .pt with its encoder) "
+                   "to this pack's safetensors "
                    "format, which loads without any pickle. The file is written next to the others in "
                    "models/gan_models.")
     CATEGORY = CATEGORY

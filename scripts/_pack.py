@@ -55,3 +55,12 @@ def load_model(args, device="cpu"):
         return load_generator(args.model, device=device)
     from gan_local_edit.core.embedded import load_embedded_generator
     return load_embedded_generator(device=device)
+
+
+def save_results(name: str, lines: list) -> str:
+    """Write an evaluation's printed lines to docs/results/<name> (what the README quotes)."""
+    path = os.path.join(ROOT, "docs", "results", name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"saved {path}")
+    return path

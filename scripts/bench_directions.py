@@ -21,7 +21,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pack import ROOT, add_common_args, apply_common_args, load_pack  # noqa: E402
+from _pack import add_common_args, apply_common_args, load_pack, save_results  # noqa: E402
 
 load_pack()
 from gan_local_edit.core import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
@@ -114,10 +114,7 @@ def main():
     mask = torch.zeros(256, 256)
     mask[150:200, 80:176] = 1
     report("random StyleGAN2 256x256 cm2 (fixed mask)", big, FixedMask(mask), args.batches_256 + 1, 0, lines)
-    path = os.path.join(ROOT, "docs", "results", "bench_directions.txt")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"saved {path}")
+    save_results("bench_directions.txt", lines)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,15 @@ def default_settings_table(g, cat, pairs: int):
               f"{float(inside.nanmean()):.2f} | {float(outside.nanmean()):.2f} |")
 
 
+def label_overlay(g, cat, latents, imgs, colours=((1.0, -1.0, -1.0), (-1.0, 1.0, -1.0), (-1.0, -1.0, 1.0))):
+    """The shipped catalog's eyes / nose / mouth masks tinted red / green / blue, at 2x."""
+    out = imgs.clone()
+    for label, colour in zip(("eyes", "nose", "mouth"), colours):
+        m = catalog_mask(g, cat, latents, label)[:, None]
+        out = out * (1 - 0.55 * m) + 0.55 * m * torch.tensor(colour)[None, :, None, None]
+    return torch.nn.functional.interpolate(out, scale_factor=2)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=50)
@@ -143,6 +152,7 @@ def main(argv=None):
     for k in (6, 10):
         c = build_catalog(g, n_samples=200, k=k, seed=0)
         tiles.append(image_grid(overlay_clusters(imgs, cluster_maps(g, c, show), 0.55, scale=2), cols=8, pad=2))
+    tiles.append(image_grid(label_overlay(g, cat, show, imgs), cols=8, pad=2))
     Image.fromarray(np.concatenate([image_grid(torch.nn.functional.interpolate(imgs, scale_factor=2),
                                                cols=8, pad=2)] + tiles, axis=0)).save(
         os.path.join(args.out, "catalog_clusters.png"))

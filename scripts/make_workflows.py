@@ -25,9 +25,11 @@ from gan_local_edit.headless.executor import node_registry  # noqa: E402
 from gan_local_edit.headless.ui_format import SEED_NAMES, frontend_table, saved_layout, widget_inputs  # noqa: E402
 
 EMBEDDED = "embedded: faces64"
+STYLEMAP = "embedded: faces64_stylemap"
 CATALOG = "embedded: faces64_k64"
 LABELS = "eyes: 34,39,45; nose: 8,21,27,28,41,43,55; mouth: 9,19,36,52,59"          # scripts/eval_catalog_parts.py --propose
 TARGET_SEED, REFERENCE_SEED = 1000, 2000
+NO_SECOND_STROKE = {"concept_2": "mouth", "mode_2": "draw", "strength_2": "medium"}   # widget defaults, unused
 
 
 def node(class_type, inputs, title=None):
@@ -126,6 +128,125 @@ WORKFLOWS = {
         "8": node("SaveImage", {"images": ["4", 1], "filename_prefix": "gle_invert_target"}),
         "9": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_invert_transfer"}),
     },
+    "lelsd_learn": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "3": node("GLELearnLocalDirection", {"generator": ["1", 0], "space": "w+", "k": 1, "batches": 100,
+                                             "seed": 0, "label": "mouth", "catalog": ["2", 0], "alpha": 0.25,
+                                             "gamma": 5.0, "lr": 0.001}),
+        "4": node("GLESaveDirections", {"directions": ["3", 0], "filename": "faces64_mouth_learned",
+                                        "overwrite": True}),
+        "5": node("GLESampleLatents", {"generator": ["1", 0], "seed": 1000, "count": 4, "truncation_psi": 0.7}),
+        "6": node("GLETraverseDirection", {"generator": ["1", 0], "latents": ["5", 0], "directions": ["3", 0],
+                                           "index": 0, "alphas": "-1, -0.5, 0, 0.5, 1"}),
+        "7": node("SaveImage", {"images": ["6", 0], "filename_prefix": "gle_lelsd_mouth"}),
+    },
+    "lelsd_photo": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}),
+        "3": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 150,
+                                     "seed": 0, "starts": 2, "optimize_noise": True, "vgg16": "none",
+                                     "refine_steps": 0}),
+        "4": node("GLELoadDirections", {"directions": "embedded: faces64_mouth", "generator": ["1", 0]},
+                  title="Mouth direction"),
+        "5": node("GLELoadDirections", {"directions": "embedded: faces64_eyes", "generator": ["1", 0]},
+                  title="Eyes direction"),
+        "6": node("GLEApplyDirections", {"generator": ["1", 0], "latents": ["3", 0], "directions_1": ["4", 0],
+                                         "index_1": 0, "strength_1": 0.75, "directions_2": ["5", 0],
+                                         "index_2": 0, "strength_2": 0.5, "index_3": 0, "strength_3": 0.0}),
+        "7": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["6", 0], "noise_mode": "const",
+                                       "noise_seed": 0}),
+        "8": node("SaveImage", {"images": ["3", 1], "filename_prefix": "gle_lelsd_photo_inverted"}),
+        "9": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_lelsd_photo_edited"}),
+        "10": node("GLETraverseDirection", {"generator": ["1", 0], "latents": ["3", 0], "directions": ["4", 0],
+                                            "index": 0, "alphas": "-1, -0.5, 0, 0.5, 1"}),
+        "11": node("SaveImage", {"images": ["10", 0], "filename_prefix": "gle_lelsd_photo_mouth"}),
+    },
+    "stylemap_blend": {
+        "1": node("GLELoadGenerator", {"model": STYLEMAP, "device": "auto"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}, title="Source photo"),
+        "3": node("LoadImage", {"image": "gle_face_b.png"}, title="Reference photo"),
+        "4": node("GLEEncodeImage", {"generator": ["1", 0], "image": ["2", 0]}, title="Encode source"),
+        "5": node("GLEEncodeImage", {"generator": ["1", 0], "image": ["3", 0]}, title="Encode reference"),
+        "6": node("LoadImageMask", {"image": "gle_stylemap_mouth_mask.png", "channel": "red"},
+                  title="Mouth mask (white = region to take)"),
+        "7": node("GLEStylemapBlend", {"generator": ["1", 0], "source": ["4", 0], "reference": ["5", 0],
+                                       "reference_mask": ["6", 0], "space": "w", "strength": "0, 0.5, 1",
+                                       "feather": 0.0, "offset_x": 0.0, "offset_y": 0.0, "scale": 1.0},
+                  title="Blend mouth (w)"),
+        "8": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_stylemap_blend_w"}),
+        "9": node("GLEStylemapBlend", {"generator": ["1", 0], "source": ["4", 0], "reference": ["5", 0],
+                                       "reference_mask": ["6", 0], "space": "w+", "strength": "1",
+                                       "feather": 2.0, "offset_x": 0.0, "offset_y": 0.0, "scale": 1.0},
+                  title="Blend mouth (w+, feathered)"),
+        "10": node("SaveImage", {"images": ["9", 0], "filename_prefix": "gle_stylemap_blend_wplus"}),
+        "11": node("SaveImage", {"images": ["4", 1], "filename_prefix": "gle_stylemap_recon_source"}),
+        "12": node("SaveImage", {"images": ["5", 1], "filename_prefix": "gle_stylemap_recon_reference"}),
+    },
+    "stylemap_transplant": {
+        "1": node("GLELoadGenerator", {"model": STYLEMAP, "device": "auto"}),
+        "2": node("GLESampleLatents", {"generator": ["1", 0], "seed": TARGET_SEED, "count": 1,
+                                       "truncation_psi": 0.7}, title="Source"),
+        "3": node("LoadImage", {"image": "gle_face_b.png"}, title="Reference photo"),
+        "4": node("GLEEncodeImage", {"generator": ["1", 0], "image": ["3", 0]}, title="Encode reference"),
+        "5": node("LoadImageMask", {"image": "gle_stylemap_mouth_mask.png", "channel": "red"},
+                  title="Reference mask (white = part to move)"),
+        "6": node("GLEDeformableMatch", {"generator": ["1", 0], "target": ["2", 0], "reference": ["4", 0],
+                                         "reference_mask": ["5", 0], "feature_layers": "", "steps": 40}),
+        "7": node("GLEStylemapBlend", {"generator": ["1", 0], "source": ["2", 0], "reference": ["4", 0],
+                                       "reference_mask": ["5", 0], "roi": ["6", 1], "space": "w+",
+                                       "strength": "0.5, 1", "feather": 0.0, "offset_x": 0.0, "offset_y": 0.0,
+                                       "scale": 1.0}, title="Transplant at the ROI"),
+        "8": node("SaveImage", {"images": ["7", 0], "filename_prefix": "gle_stylemap_transplant"}),
+        "9": node("PreviewImage", {"images": ["6", 2]}, title="ROI preview (where the part lands)"),
+        "10": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["2", 0], "noise_mode": "const",
+                                        "noise_seed": 0}, title="Source image"),
+        "11": node("SaveImage", {"images": ["10", 0], "filename_prefix": "gle_stylemap_source"}),
+    },
+    "ganpaint_faces": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "3": node("GLEDissectUnits", {"generator": ["1", 0], "layer": "b16.conv1", "n_samples": 40, "seed": 0,
+                                      "truncation_psi": 0.7, "catalog": ["2", 0], "labels": "eyes, mouth"}),
+        "4": node("GLESampleLatents", {"generator": ["1", 0], "seed": TARGET_SEED, "count": 1,
+                                       "truncation_psi": 0.7}),
+        "5": node("GLEGenerateImage", {"generator": ["1", 0], "latents": ["4", 0], "noise_mode": "const",
+                                       "noise_seed": 0}, title="Original"),
+        "6": node("GLECatalogMask", {"generator": ["1", 0], "catalog": ["2", 0], "latents": ["4", 0],
+                                     "label": "mouth", "soft": False}, title="Mouth region"),
+        "7": node("GLECatalogMask", {"generator": ["1", 0], "catalog": ["2", 0], "latents": ["4", 0],
+                                     "label": "eyes", "soft": False}, title="Eye region"),
+        "8": node("GLEPaintUnits", {"generator": ["1", 0], "units": ["3", 0], "latents": ["4", 0], "mask": ["6", 0],
+                                    "concept": "mouth", "mode": "remove", "strength": "high", **NO_SECOND_STROKE},
+                  title="Mouth off"),
+        "9": node("GLEPaintUnits", {"generator": ["1", 0], "units": ["3", 0], "latents": ["4", 0], "mask": ["7", 0],
+                                    "concept": "eyes", "mode": "remove", "strength": "high", "mask_2": ["6", 0],
+                                    "concept_2": "mouth", "mode_2": "draw", "strength_2": "medium"},
+                  title="Eyes off, mouth on"),
+        "10": node("SaveImage", {"images": ["5", 0], "filename_prefix": "gle_ganpaint_original"}),
+        "11": node("SaveImage", {"images": ["8", 0], "filename_prefix": "gle_ganpaint_mouth_off"}),
+        "12": node("SaveImage", {"images": ["9", 0], "filename_prefix": "gle_ganpaint_eyes_off_mouth_on"}),
+    },
+    "ganpaint_photo": {
+        "1": node("GLELoadGenerator", {"model": EMBEDDED, "device": "auto"}),
+        "2": node("LoadImage", {"image": "gle_face_a.png"}, title="Photo"),
+        "3": node("GLEInvertImage", {"generator": ["1", 0], "image": ["2", 0], "space": "W+", "steps": 150,
+                                     "seed": 0, "starts": 2, "optimize_noise": True, "vgg16": "none",
+                                     "refine_steps": 0}),
+        "4": node("GLEAdaptToImage", {"generator": ["1", 0], "image": ["2", 0], "latents": ["3", 0], "steps": 100,
+                                      "lr": 0.1, "reg": 0.1}),
+        "5": node("GLELoadCatalog", {"catalog": CATALOG, "generator": ["1", 0]}),
+        "6": node("GLEDissectUnits", {"generator": ["1", 0], "layer": "b16.conv1", "n_samples": 40, "seed": 0,
+                                      "truncation_psi": 0.7, "catalog": ["5", 0], "labels": "mouth"}),
+        "7": node("LoadImageMask", {"image": "gle_ganpaint_mouth_mask.png", "channel": "red"},
+                  title="Mouth mask (white = paint here)"),
+        "8": node("GLEPaintUnits", {"generator": ["4", 0], "units": ["6", 0], "latents": ["3", 0], "mask": ["7", 0],
+                                    "concept": "mouth", "mode": "remove", "strength": "high", **NO_SECOND_STROKE},
+                  title="Mouth off"),
+        "9": node("SaveImage", {"images": ["4", 1], "filename_prefix": "gle_ganpaint_photo_adapted"}),
+        "10": node("SaveImage", {"images": ["8", 0], "filename_prefix": "gle_ganpaint_photo_mouth_off"}),
+        "11": node("SaveImage", {"images": ["3", 1], "filename_prefix": "gle_ganpaint_photo_inverted"}),
+    },
 }
 
 # One Note per template (required): what it does and which widgets to try. UI only: the frontend
@@ -148,8 +269,33 @@ NOTES = {
     "invert": "Projects a photo (gle_face_a.png, copied to ComfyUI's input folder by the pack) into the "
               "generator's W+ and renders the reconstruction.\n\nTry: your own face photo; steps; starts; "
               "space W vs W+; optimize_noise; refine_steps.",
+    "stylemap_blend": "StyleMapGAN local editing: encodes two photos with ONE encoder pass each (no "
+                      "optimisation), then takes the mouth of the Reference into the Source in one decoder pass. "
+                      "w mixes the 8x8 stylemap (paper); w+ mixes every stylecode at its resolution.\n\nTry: "
+                      "your own photos and mask; strength list; feather; offset_x/offset_y/scale to move the "
+                      "region (unaligned transplantation).",
+    "stylemap_transplant": "Unaligned transplantation: Deformable Match finds where the Reference photo's mouth "
+                           "belongs on the sampled Source face (ROI preview), and Stylemap Blend moves the "
+                           "reference region there.\n\nTry: the Source seed; your own mask; space w vs w+; "
+                           "strength.",
+    "ganpaint_faces": "GANPaint on a generated face: Dissect Units ranks the units of b16.conv1 for the "
+                      "catalog's eyes and mouth (IoU with the catalog masks over 40 samples), then Paint Units "
+                      "switches the top units off (remove) or on (draw) inside the catalog's regions.\n\nTry: "
+                      "strength low/medium/high (4/10/15 units); mode; n_samples (200 as the paper); the seed.",
+    "ganpaint_photo": "GANPaint on a photo: Invert Image, then Adapt To Image fits small multiplicative deltas on "
+                      "the fine layers so the generator reproduces the photo (the fast preview G'), then Paint "
+                      "Units turns the mouth units off under the mask.\n\nTry: Adapt steps (paper: 1000); your "
+                      "own photo and mask (LoadImageMask, white = paint); mode draw; strength.",
     "invert_transfer": "Inverts two photos, then moves the mouth of the Reference photo onto the Target photo "
                        "with the catalog.\n\nTry: other photos; label (eyes, nose, mouth); strength list.",
+    "lelsd_learn": "Learns a latent direction that changes only the mouth (LELSD; the part's masks come from "
+                   "the catalog label), saves it to models/gan_directions and moves 4 faces along it.\n\n"
+                   "Try: label (eyes, nose, mouth); space w / w+ / s; k = 2 for two distinct mouth edits; "
+                   "batches (0 = the reference 200 per direction; 100 here to be quick); alphas.",
+    "lelsd_photo": "Inverts a photo, then adds the shipped mouth and eyes directions (learned on faces64 from "
+                   "the catalog) with the strengths on Apply Directions, and shows the mouth direction as a "
+                   "strip.\n\nTry: drag strength_1 / strength_2 (negative reverses the edit); your own photo; "
+                   "directions you learned (Load Directions lists models/gan_directions).",
 }
 NOTE_SIZE = [420, 200]
 MIN_WIDTH, GAP_X, GAP_Y, TITLE_H = 320, 70, 50, 30

@@ -14,9 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from fake_cuda import fake_cuda, to_fake_cuda
+from helpers import fixture_path
+from gan_local_edit.core import load_generator
+from gan_local_edit.core.latents import Latents
 from gan_local_edit.core.metrics import in_out_mse, lab_squared_error
 from gan_local_edit.core.ops.catalog import build_catalog, catalog_mask, cluster_maps
 from gan_local_edit.core.ops.catalog_preview import overlay_clusters
+from gan_local_edit.core.ops.adapt import AdaptSettings, adapt_to_image
+from gan_local_edit.core.ops.dissect import dissect, dissect_with_catalog
+from gan_local_edit.core.ops.paint import Stroke, paint
 from gan_local_edit.core.ops.deformable_match import MatchResult, MatchSettings, detect_roi
 from gan_local_edit.core.ops.directions import (LearnSettings, apply_directions, learn_for_part, pca_directions,
                                                 sefa_directions, traverse)
@@ -27,6 +33,7 @@ from gan_local_edit.core.ops.match_eval import disc_mask
 from gan_local_edit.core.ops.perceptual import VGG16Features
 from gan_local_edit.core.ops.pivotal_tuning import TuneSettings, pivotal_tune
 from gan_local_edit.core.ops.style_transfer import TransferSettings, local_transfer
+from gan_local_edit.core.ops.stylemap_edit import encode_images, manual_placement, prepare_mask, stylemap_blend
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +44,11 @@ def inputs(tiny_generator):
     image = render(g, target)
     photo = invert(g, image, InvertSettings(steps=3, starts=1)).latents      # carries fitted noise maps
     catalog = build_catalog(g, n_samples=12, k=3, seed=1, batch=6).with_labels({"part": (1,)})
+    mask = disc_mask(16, 8, 9, 3)
+    pair = Latents.concat([target, reference])
+    units = dissect(g, "b8.conv1", {"part": mask.expand(2, -1, -1)}, pair)
     return {"target": target, "reference": reference, "image": image, "photo": photo, "catalog": catalog,
-            "mask": disc_mask(16, 8, 9, 3)}
+            "mask": mask, "pair": pair, "units": units}
 
 
 def _roi():
@@ -142,6 +152,46 @@ def run_directions_global(g, x):
     pca_directions(g, k=2, samples=50)
 
 
+_SMG = []
+
+
+def run_stylemap_edit(g, x):
+    """StyleMapGAN ops on their own generator (the fixture), moved to the device like ``g``."""
+    if not _SMG:
+        _SMG.append(load_generator(fixture_path("stylemapgan_tiny32.pt"), device="cpu"))
+    smg = to_fake_cuda(copy.deepcopy(_SMG[0]))
+    photos = torch.rand(2, 3, 48, 48) * 2 - 1                              # CPU images of another size
+    lat, _ = encode_images(smg, photos)
+    src, ref = lat.select(0), lat.select(1)
+    mask = torch.zeros(1, 40, 40)
+    mask[:, 10:20, 10:24] = 1
+    render(smg, sample_latents(smg, 1, 2, 0.7))
+    for space in ("w", "w+"):
+        stylemap_blend(smg, src, ref, mask, space=space, strengths=[0.0, 0.5, 1.0], feather=2.0)
+    stylemap_blend(smg, src, ref, mask, placement=manual_placement(prepare_mask(mask, 32), (0.1, 0.05), 1.2))
+    roi, _ = detect_roi(smg, src, ref, mask[0], settings=MatchSettings(steps=2))
+    stylemap_blend(smg, src, ref, mask, space="w+", placement=roi)
+def _units(x):
+    return x["units"]
+
+
+def run_dissect(g, x):
+    dissect(g, "b8.conv1", {"part": x["mask"].expand(2, -1, -1)}, x["pair"], batch=1)
+    dissect_with_catalog(g, x["catalog"], ["part"], "b8.conv1", n_samples=4, seed=0, batch=2)
+
+
+def run_paint(g, x):
+    strokes = [Stroke("part", x["mask"], "draw", 3), Stroke("part", x["mask"][None], "remove", "low"),
+               Stroke("part", x["mask"], "copy", 2)]
+    paint(g, _units(x), x["photo"], strokes, reference=x["reference"])
+
+
+def run_adapt_then_paint(g, x):
+    res = adapt_to_image(g, x["image"], x["photo"], x["mask"], AdaptSettings(steps=2, after="b8.conv1"))
+    paint(res.generator, _units(x), x["photo"], [Stroke("part", x["mask"], "remove", 2)])
+    adapt_to_image(res.generator, x["image"], x["photo"], settings=AdaptSettings(steps=1))
+
+
 OPS = {
     "generate": run_generate,
     "sample": run_sample,
@@ -162,6 +212,10 @@ OPS = {
     "directions_learn": run_directions_learn,
     "directions_traverse_apply": run_directions_traverse_apply,
     "directions_global": run_directions_global,
+    "stylemap_edit": run_stylemap_edit,
+    "ganpaint_dissect": run_dissect,
+    "ganpaint_paint": run_paint,
+    "ganpaint_adapt_then_paint": run_adapt_then_paint,
 }
 
 

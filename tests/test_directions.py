@@ -148,3 +148,45 @@ def test_nodes_learn_save_load_traverse_apply(tmp_path, monkeypatch, tiny_genera
     (out,) = nodes["GLEApplyDirections"]().apply(g, lat, back, 0, 1.0, sefa, 2, -0.5)
     want = lat.ws + back.vectors[0] * back.scale - 0.5 * sefa.vectors[2] * sefa.scale
     assert torch.allclose(out.ws, want, atol=1e-5)
+
+
+def test_default_schedule_learns_at_the_reference_learning_rate(tiny_generator):
+    """Adam lr 1e-3 must move a unit direction: an un-normalised start made it a near no-op
+    (measured: +0.03 score in 200 batches before, +0.09 after)."""
+    g = tiny_generator
+    m = torch.zeros(16, 16)
+    m[9:12, 5:11] = 1
+    src = FixedMask(m)
+    d = learn_directions(g, src, LearnSettings(space="w+", batches=200, seed=1))
+    start = Directions(space="w+", vectors=torch.nn.functional.normalize(torch.randn(
+        1, d.vectors.shape[1], generator=torch.Generator().manual_seed(1)), dim=1), scale=d.scale, meta=d.meta)
+    assert d.meta["score_last_tenth"] > d.meta["score_first"] + 0.06
+    assert locality(g, d, 0, src, alpha=0.25, samples=16) > locality(g, start, 0, src, alpha=0.25, samples=16) + 0.06
+
+
+def test_learner_masks_equal_catalog_masks_with_position_channels(tiny_generator):
+    """The learner's masks come from the forward's own tap; they must be the Catalog Mask of the label,
+    position channels included (they were once computed without them)."""
+    from gan_local_edit.core.ops.catalog import cluster_maps
+    g = tiny_generator
+    cat = build_catalog(g, n_samples=24, k=6, seed=3, batch=12, position_weight=2.0)
+    lat = sample_latents(g, 5, 6, 0.7)
+    maps = cluster_maps(g, cat, lat)
+    ids = tuple(int(i) for i in maps.flatten().unique()[:2])
+    src = CatalogMasks(g, cat.with_labels({"part": ids}), "part")
+    _, feats = g.synthesis_partial(lat.styles_for(g), until=cat.layer, taps=[cat.layer])
+    expected = sum((maps == i).float() for i in ids)[:, None]
+    assert torch.equal(src(feats).cpu(), expected)
+
+
+@pytest.mark.parametrize("source", ["mask", "catalog"])
+def test_learning_works_under_inference_mode_as_comfyui_runs_nodes(tiny_generator, source):
+    g = tiny_generator
+    with torch.inference_mode():
+        if source == "mask":
+            src = FixedMask(_box())
+        else:
+            cat = build_catalog(g, n_samples=24, k=4, seed=3, batch=12).with_labels({"part": (1,)})
+            src = CatalogMasks(g, cat, "part")
+        d = learn_directions(g, src, LearnSettings(space="w+", batches=3))
+    assert d.vectors.shape[0] == 1 and torch.isfinite(d.vectors).all()

@@ -45,6 +45,7 @@ class StandIn:
         self.prompts = {}   # prompt id -> seed
         self.polls = {}
         self.uploads = 0
+        self.stopping = False    # set with the last accepted prompt: nothing is answered after it
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -64,8 +65,19 @@ class StandIn:
         srv = self
 
         class H(StubComfyHandler, BaseHTTPRequestHandler):
+            def _gone(self):
+                """True (and the connection closed unanswered) once the server is dying: the
+                shutdown takes a poll interval, and a request accepted meanwhile must not be served."""
+                with srv.lock:
+                    gone = srv.stopping
+                if gone:
+                    self.close_connection = True
+                return gone
+
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self._gone():
+                    return
                 if self.path == "/upload/image":
                     with srv.lock:
                         srv.uploads += 1
@@ -75,14 +87,20 @@ class StandIn:
                     return self._send(400, {"error": {"message": "Prompt outputs failed validation"},
                                             "node_errors": {}})
                 with srv.lock:
+                    if srv.stopping:
+                        self.close_connection = True
+                        return
                     pid = f"p{len(srv.prompts)}"
                     srv.prompts[pid] = prompt["2"]["inputs"]["seed"]
                     dying = srv.die_after is not None and len(srv.prompts) >= srv.die_after
+                    srv.stopping = dying
                 self._send(200, {"prompt_id": pid, "number": 0, "node_errors": {}})
                 if dying:
                     threading.Thread(target=srv.die, daemon=True).start()
 
             def do_GET(self):
+                if self._gone():
+                    return
                 url = urlparse(self.path)
                 if url.path.startswith("/history/"):
                     pid = url.path.rsplit("/", 1)[1]

@@ -159,13 +159,6 @@ def test_foreign_safetensors_is_named(tmp_path):
         load_generator(path)
 
 
-@pytest.mark.parametrize("name,what", [("stylemapgan_tiny32.pt", "StyleMapGAN"),
-                                       ("proggan_tiny64.pth", "Progressive GAN")])
-def test_recognised_but_unsupported_architectures(name, what):
-    with pytest.raises(UnsupportedCheckpointError, match=what):
-        load_generator(fixture_path(name))
-
-
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_generator(tmp_path / "nope.pkl")

@@ -78,6 +78,7 @@ def test_every_template_has_one_note_and_no_overlaps(ui_file):
 @pytest.mark.parametrize("api_file", API_FILES, ids=os.path.basename)
 def test_workflow_runs_headless_and_writes_images(api_file, tmp_path, monkeypatch):
     monkeypatch.setenv("GLE_GAN_CATALOGS", str(tmp_path / "catalogs"))
+    monkeypatch.setenv("GLE_GAN_DIRECTIONS", str(tmp_path / "directions"))
     prompt = load_prompt(api_file)
     ui = run_prompt(prompt, CLASSES, str(tmp_path), input_dir=INPUT_DIR)
     images = [img for out in ui.values() for img in out.get("images", [])]

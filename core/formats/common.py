@@ -18,16 +18,21 @@ def filter_taps(f2d: torch.Tensor):
 
 
 def build_stylegan2(cfg: StyleGAN2Config, state: dict, source: str) -> StyleGAN2Generator:
-    """Instantiate and fill a generator, failing with the exact missing/unexpected names."""
+    """Instantiate and fill a StyleGAN2, failing with the exact missing/unexpected names."""
+    return build_generator(StyleGAN2Generator, cfg, state, source, "StyleGAN2")
+
+
+def build_generator(cls, cfg, state: dict, source: str, what: str):
+    """Instantiate ``cls(cfg)`` and fill it, failing with the exact missing/unexpected names."""
     try:
-        g = StyleGAN2Generator(cfg)
+        g = cls(cfg)
     except ValueError as e:
-        raise CheckpointError(f"its configuration is not a valid StyleGAN2: {e}") from None
+        raise CheckpointError(f"its configuration is not a valid {what}: {e}") from None
     own = g.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     if missing or extra:
-        raise CheckpointError(f"its weights do not match a StyleGAN2 of that configuration "
+        raise CheckpointError(f"its weights do not match a {what} of that configuration "
                               f"(missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                               f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''})")
     for k, v in state.items():

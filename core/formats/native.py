@@ -12,11 +12,16 @@ from safetensors.torch import save_file
 
 from ..errors import CheckpointError, UnsupportedCheckpointError
 from ..generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from .common import build_stylegan2
+from ..generators.progan import ProGANConfig, ProGANGenerator
+from ..generators.stylemapgan import StyleMapGANConfig, StyleMapGANGenerator
+from .common import build_generator
+from .progan import generator_from_progan
 
 FORMAT_TAG = "gan-local-edit-generator"
 FORMAT_VERSION = "1"
-ARCHITECTURES = {"stylegan2": (StyleGAN2Config, StyleGAN2Generator)}
+ARCHITECTURES = {"stylegan2": (StyleGAN2Config, StyleGAN2Generator, "StyleGAN2"),
+                 "stylemapgan": (StyleMapGANConfig, StyleMapGANGenerator, "StyleMapGAN"),
+                 "progan": (ProGANConfig, ProGANGenerator, "Progressive GAN")}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -67,11 +72,20 @@ def load_native(path: str):
     arch = meta.get("architecture")
     if arch not in ARCHITECTURES:
         raise UnsupportedCheckpointError(f"its architecture {arch!r} is not one of {sorted(ARCHITECTURES)}")
-    cfg_cls, _ = ARCHITECTURES[arch]
+    cfg_cls, gen_cls, what = ARCHITECTURES[arch]
     try:
         cfg = cfg_cls.from_json_dict(json.loads(meta["config"]))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"its config metadata is invalid ({e})") from None
-    g = build_stylegan2(cfg, state, source=meta.get("source_format", "native"))
+    source = meta.get("source_format", "native")
+    if arch == "progan":
+        g = generator_from_progan(state)
+        if g.config() != cfg.to_json_dict():
+            raise CheckpointError("its ProGAN config metadata does not match its weight shapes")
+        g.source_format = source
+    else:
+        g = build_generator(gen_cls, cfg, state, source, what)
+    if hasattr(g, "estimate_stylemap_avg"):
+        g.estimate_stylemap_avg()
     g.metadata = {k[5:]: v for k, v in meta.items() if k.startswith("user.")}
     return g

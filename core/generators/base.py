@@ -12,6 +12,8 @@ from dataclasses import dataclass, asdict
 import torch
 from torch import nn
 
+from ..errors import IncompatibleInputError
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -96,3 +98,11 @@ class Generator(nn.Module):
         return (f"{self.name}: {self.architecture} {self.resolution}x{self.resolution}, "
                 f"z_dim {self.z_dim}, w_dim {self.w_dim}, num_ws {self.num_ws}, "
                 f"{n / 1e6:.2f} M parameters")
+
+
+def require_w_space(generator, what: str) -> None:
+    """One line instead of a shape error deep inside: ``what`` is written for W/W+ codes (StyleGAN2)."""
+    if "w+" not in generator.capabilities:
+        hint = "; use Encode Image and Stylemap Blend with it" if generator.architecture == "stylemapgan" else ""
+        raise IncompatibleInputError(f"{what} needs a StyleGAN2 (W/W+ codes), but '{generator.name}' is a "
+                                     f"{generator.architecture}{hint}")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
+from ..generators.base import require_w_space
 from ..identity import check_same_model, model_identity
 from .generate import sample_latents
 from .kmeans import spherical_kmeans
@@ -255,6 +256,7 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
     """Sample, cluster one layer, and measure every style channel's part in every cluster.
 
     ``position_weight`` 0 is the paper; > 0 adds spatial coherence (see the module docstring)."""
+    require_w_space(generator, "A semantic catalog")
     if not 2 <= k <= 64:
         raise ValueError("k must be between 2 and 64")
     position_weight = float(position_weight)

@@ -350,7 +350,10 @@ def default_match_layers(generator) -> list[str]:
 
 @torch.no_grad()
 def extract_taps(generator, latents, layers: list[str]) -> dict:
-    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (no image is made)."""
+    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN)."""
+    if getattr(generator, "latent_kind", "ws") == "stylemap":
+        _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
+        return feats
     styles = latents.styles_for(generator)
     _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
                                                noise=latents.noise_for(generator))

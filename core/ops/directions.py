@@ -12,7 +12,9 @@ the two forward passes produce anyway) or a fixed user mask: no pretrained segme
 
 Spaces: W (one vector), W+ (one per W+ row), S (one per styled layer). Directions are unit
 vectors; strengths are in units of ``Directions.scale`` (the mean distance of a sample from
-the mean sample in that space), so alpha = 1 is one "typical face-to-average" step.
+the mean sample in that space), so alpha = 1 is one "typical face-to-average" step. The
+learner keeps u a unit vector from the first step on and trains on strengths up to 0.25 of
+that unit (the reference's +-3 in W of a 1024 px FFHQ model is about 0.13-0.25 of it).
 Global baselines of the same type: SeFa (closed form from the style affines) and PCA in W.
 """
 from __future__ import annotations
@@ -23,9 +25,11 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..generators.base import require_w_space
 from ..errors import IncompatibleInputError
 from ..identity import check_same_model, model_identity
 from ..latents import Latents
+from .autograd import trainable
 from .catalog import Catalog, _assign_positions
 
 SPACES = ("w", "w+", "s")
@@ -127,7 +131,8 @@ class CatalogMasks:
         self.label = str(label)
         self.taps = [catalog.layer]
         dev = generator.device
-        self._cat = (catalog.feat_mean.to(dev), catalog.feat_std.to(dev), catalog.centroids.to(dev))
+        self._cat = (catalog.feat_mean.to(dev), catalog.feat_std.to(dev), catalog.centroids.to(dev),
+                     catalog.position_weight)
 
     @torch.no_grad()
     def __call__(self, feats: dict) -> torch.Tensor:
@@ -155,7 +160,7 @@ class FixedMask:
         self.mask, self.label, self.taps = m.clamp(0, 1)[None, None], label, []
 
     def __call__(self, feats: dict) -> torch.Tensor:
-        return self.mask
+        return self.mask.clone()        # a normal tensor even when the mask was made in inference mode
 
 
 def _resized(mask: torch.Tensor, size, cache: dict) -> torch.Tensor:
@@ -198,7 +203,7 @@ class LearnSettings:
     batch: int = 4
     lr: float = 1e-3
     lr_halvings: int = 3
-    alpha: float = 1.0               # alpha ~ U[-alpha, alpha] in units of the space's scale
+    alpha: float = 0.25              # |alpha| ~ U[alpha / 6, alpha], random sign, in units of the space's scale
     gamma: float = 5.0               # correlation regulariser weight (K > 1)
     truncation_psi: float = 0.7
     seed: int = 0
@@ -221,15 +226,22 @@ def learn_directions(generator, mask_source, settings: LearnSettings | None = No
 
     ``on_step(done, total, None)`` reports progress after every batch (and may raise to interrupt).
     Sample i of batch t moves along direction (t * batch + i) mod K, so each batch costs one
-    no-grad forward of the originals plus one forward + backward of the edits.
+    no-grad forward of the originals plus one forward + backward of the edits. Runs with
+    gradients even when the host (ComfyUI) calls it under ``torch.inference_mode()``.
     """
-    st = settings or LearnSettings()
+    with trainable():
+        return _learn(generator, mask_source, settings or LearnSettings(), on_step)
+
+
+def _learn(generator, mask_source, st: LearnSettings, on_step) -> Directions:
     g, dev = generator, generator.device
     layers = score_layers(g)
     taps = sorted(set(layers) | set(mask_source.taps))
     scale = latent_scale(g, st.space)
     gen = torch.Generator().manual_seed(int(st.seed))
-    u = torch.randn(st.k, space_dim(g, st.space), generator=gen).to(dev).requires_grad_(True)
+    # unit rows from the start and after every step (as the reference): Adam's steps are then
+    # sized relative to the direction itself, not to an arbitrary initial norm
+    u = F.normalize(torch.randn(st.k, space_dim(g, st.space), generator=gen), dim=1).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([u], lr=st.lr)
     total = st.total
     halve_at = {round(total * (i + 1) / (st.lr_halvings + 1)) for i in range(st.lr_halvings)}
@@ -239,7 +251,9 @@ def learn_directions(generator, mask_source, settings: LearnSettings | None = No
             for group in opt.param_groups:
                 group["lr"] *= 0.5
         z = torch.randn(st.batch, g.z_dim, generator=gen).to(dev)
-        alpha = ((torch.rand(st.batch, generator=gen) * 2 - 1) * st.alpha * scale).to(dev)
+        sign = torch.randint(0, 2, (st.batch,), generator=gen) * 2 - 1
+        size = st.alpha * (1 + 5 * torch.rand(st.batch, generator=gen)) / 6    # tiny moves teach nothing
+        alpha = (sign * size * scale).to(dev)
         which = torch.arange(step * st.batch, (step + 1) * st.batch) % st.k
         with torch.no_grad():
             ws = g.mapping(z, truncation_psi=st.truncation_psi)
@@ -260,6 +274,8 @@ def learn_directions(generator, mask_source, settings: LearnSettings | None = No
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        with torch.no_grad():
+            u.copy_(F.normalize(u, dim=1))
         history.append(float(score.detach()))
         if on_step is not None:
             on_step(step + 1, total, None)
@@ -294,6 +310,7 @@ def locality(generator, directions: Directions, index: int, mask_source, alpha: 
 def learn_for_part(generator, settings: LearnSettings, catalog: Catalog | None = None, label: str = "",
                    mask: torch.Tensor | None = None, on_step=None) -> Directions:
     """``learn_directions`` with the masks of a catalog label, or of one fixed MASK (resized to the image)."""
+    require_w_space(generator, "Learning directions")
     if (catalog is None) == (mask is None):
         raise ValueError("give either a catalog with a label, or a mask (not both)")
     if catalog is not None:
@@ -394,6 +411,7 @@ def _affine_weight(generator, name: str) -> torch.Tensor:
 def sefa_directions(generator, k: int = 5, layers: list | None = None) -> Directions:
     """SeFa (Shen & Zhou 2021): top-k eigenvectors of sum_l A_l^T A_l over the chosen layers'
     style affines A_l (columns normalised), as W directions."""
+    require_w_space(generator, "SeFa")
     names = [l.name for l in generator.styled_layers()] if not layers else list(layers)
     known = {l.name for l in generator.styled_layers()}
     bad = [n for n in names if n not in known]
@@ -414,6 +432,7 @@ def sefa_directions(generator, k: int = 5, layers: list | None = None) -> Direct
 @torch.no_grad()
 def pca_directions(generator, k: int = 5, samples: int = 5000, seed: int = 0) -> Directions:
     """GANSpace-style: the top-k principal axes of sampled w codes (psi 1), as W directions."""
+    require_w_space(generator, "PCA directions")
     if not 1 <= k <= generator.w_dim:
         raise ValueError(f"k must be in 1..{generator.w_dim}")
     if samples <= k:

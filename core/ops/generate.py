@@ -25,8 +25,10 @@ def sample_latents(generator, seed: int, count: int, truncation_psi: float = 1.0
         c[:, class_index] = 1
         c = c.to(generator.device)
     ws = generator.mapping(z.to(generator.device), c, truncation_psi=truncation_psi)
-    return Latents(ws=ws.cpu(), space="w", source={"seed": int(seed), "truncation_psi": float(truncation_psi),
-                                                   "generator": generator.fingerprint()})
+    source = {"seed": int(seed), "truncation_psi": float(truncation_psi), "generator": generator.fingerprint()}
+    if getattr(generator, "latent_kind", "ws") == "stylemap":
+        return Latents(stylemap=ws.cpu(), space="stylemap", source=source)
+    return Latents(ws=ws.cpu(), space="w", source=source)
 
 
 @torch.no_grad()
@@ -35,7 +37,10 @@ def render(generator, latents: Latents, noise_mode: str = "const", noise_seed: i
     """Latents -> images [B, C, H, W] (about [-1, 1]) on the CPU, in chunks to bound memory.
 
     Noise maps carried by the latents (fitted by inversion) take precedence over ``noise_mode``.
+    StyleMapGAN stylemaps are decoded as they are (the model has no noise inputs).
     """
+    if latents.stylemap is not None or getattr(generator, "latent_kind", "ws") == "stylemap":
+        return _render_stylemaps(generator, latents, chunk, on_step)
     styles = latents.styles_for(generator)
     noise = latents.noise_for(generator)
     rng = None
@@ -48,6 +53,16 @@ def render(generator, latents: Latents, noise_mode: str = "const", noise_seed: i
         part_noise = None if noise is None else {k: v[start:start + chunk] for k, v in noise.items()}
         img = generator.synthesis_from_styles(part, noise_mode=noise_mode, generator=rng, noise=part_noise)
         out.append(img.float().cpu())
+        if on_step is not None:
+            on_step(min(start + chunk, total), total, None)
+    return torch.cat(out)
+
+
+def _render_stylemaps(generator, latents: Latents, chunk: int, on_step: ProgressFn | None) -> torch.Tensor:
+    maps = latents.stylemap_for(generator)
+    total, out = latents.batch_size, []
+    for start in range(0, total, chunk):
+        out.append(generator.synthesis(maps[start:start + chunk]).float().cpu())
         if on_step is not None:
             on_step(min(start + chunk, total), total, None)
     return torch.cat(out)

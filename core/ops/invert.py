@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..generators.base import require_w_space
 from ..latents import Latents
 from ..metrics import psnr, psnr_from_mse, ssim
 from .autograd import normal_tensor, trainable
@@ -162,6 +163,7 @@ def invert(generator, images: torch.Tensor, settings: InvertSettings | None = No
 
     ``feature_net`` (optional, e.g. ``perceptual.load_vgg16(path)``) adds its feature distance.
     """
+    require_w_space(generator, "Invert Image (optimisation)")
     st = settings or InvertSettings()
     g = generator
     with trainable():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..generators.base import require_w_space
 from ..identity import model_identity
 from ..metrics import psnr
 from .autograd import normal_tensor, trainable
@@ -27,6 +28,7 @@ class TuneSettings:
 
 def pivotal_tune(generator, images: torch.Tensor, latents, settings: TuneSettings | None = None, on_step=None):
     """Returns ``(tuned_copy, psnr_before, psnr_after)`` for images [B, C, H, W] in [-1, 1]."""
+    require_w_space(generator, "Pivotal tuning")
     st = settings or TuneSettings()
     if latents.batch_size != images.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {latents.batch_size} latents: give one pivot per image")
