@@ -20,6 +20,29 @@ def test_matcher_recovers_known_similarity_transforms():
     assert good >= 19, f"only {good}/{n} transforms recovered"
 
 
+def test_default_matcher_recovers_known_similarity_transforms():
+    """The whole-image match + prior (the default) on a few of the same synthetic cases."""
+    from gan_local_edit.core.ops.deformable_match import match_part
+    gen = torch.Generator().manual_seed(11)
+    good, n = 0, 6
+    for _ in range(n):
+        ref, mask, tgt, true = synthetic_case(gen)
+        good += recovered(recovery_errors(match_part(ref, mask, tgt), mask, true))
+    assert good >= 5, f"only {good}/{n} transforms recovered"
+
+
+def test_position_prior_decides_between_two_copies_of_a_part():
+    gen = torch.Generator().manual_seed(3)
+    ref, _, _, _ = synthetic_case(gen)
+    tgt = ref.clone()
+    tgt[:, 40:56, 8:24] = ref[:, 24:40, 24:40]          # the part around (31.5, 31.5) also at (15.5, 47.5)
+    mask = disc(64, 31.5, 31.5, 4)
+    for expected in ((31.5, 31.5), (15.5, 47.5)):
+        m = match_features(ref, mask, tgt, MatchSettings(steps=10), prior=(*expected, 0.05, 3.2),
+                           starts=[(1.0, 0.0)])
+        assert abs(m.centre[0] - expected[0]) < 1 and abs(m.centre[1] - expected[1]) < 1, (expected, m.centre)
+
+
 def test_identity_warp_and_mask_transfer():
     m = disc(32, 12, 20, 5)
     ident = MatchResult(centre=(12, 20), scale=1.0, angle=0.0, score=1, ref_centre=(12, 20), grid_size=32)

@@ -373,3 +373,17 @@ def catalog_mask(generator, catalog: Catalog, latents, label, soft: bool = False
     """MASK [B, H, W] (image size) of a label's clusters in each latent's image."""
     maps = cluster_maps(generator, catalog, latents)
     return label_mask(maps, catalog.cluster_ids(label), generator.resolution, soft)
+
+
+def soft_memberships(catalog: Catalog, feat: torch.Tensor, temperature: float = 10.0) -> torch.Tensor:
+    """Soft cluster memberships [B, K, h, w] of activations [B, C, h, w] of the catalog's layer.
+
+    Only the features decide (the position columns, if any, are left out): a softmax over the cosine
+    similarities to the centroids' feature parts, so the result says which part a position shows
+    wherever it sits in the image (the deformable matcher's identity-invariant channels).
+    """
+    n, c, h, w = feat.shape
+    cent = F.normalize(catalog.centroids[:, :c].float(), dim=1).to(feat.device)
+    mean, std = catalog.feat_mean.to(feat.device)[:, None], catalog.feat_std.to(feat.device)[:, None]
+    rows = F.normalize((feat.float().reshape(n, c, h * w) - mean) / std, dim=1)
+    return torch.softmax(temperature * (cent @ rows), dim=1).view(n, -1, h, w)

@@ -44,6 +44,24 @@ class MatchSettings:
     refine_top: int = 3                # hypotheses refined by Adam
     window: int = 9                    # refinement tracks the peak in a window of this side
     start_stride: int = 2              # starting hypotheses are scored on every 2nd position
+    # beyond the paper: the whole image is matched first (coarse grid), and the part's search starts
+    # from that similarity and is scored minus a position prior around where it maps the part
+    align: bool = True                 # False: the paper's search (all starts, no prior)
+    align_grid: int = 16               # side of the grid of the whole-image match
+    align_radius: float = 0.35         # the whole-image kernel: a disc of this radius (of the side), centred
+    prior_weight: float = 0.05         # score units lost at one sigma from the expected centre (0: no prior)
+    prior_sigma: float = 0.05          # of the image side
+    part_scales: tuple = (0.9, 1.0, 1.1)      # starts of the part search, relative to the whole-image match
+    part_angles: tuple = (-8.0, 0.0, 8.0)
+    membership_weight: float = 0.0     # with a catalog: its soft cluster memberships as one more map, of
+    membership_temperature: float = 10.0   # this weight relative to each tap (0: not used)
+
+    def describe(self) -> str:
+        if not self.align:
+            return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper)"
+        return (f"whole-image match on a {self.align_grid} grid, then {self.steps} Adam steps from "
+                f"{len(self.part_scales)}x{len(self.part_angles)} starts around it, position prior weight "
+                f"{self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %")
 
 
 @dataclass
@@ -68,16 +86,17 @@ class MatchResult:
                 f"{self.scale:.3f}, angle {self.angle:+.1f} deg, similarity {self.score:.3f}")
 
 
-def normalise_features(maps: list[torch.Tensor], size: int) -> torch.Tensor:
+def normalise_features(maps: list[torch.Tensor], size: int, weights: list[float] | None = None) -> torch.Tensor:
     """Resize maps [B, C_i, h, w] to size x size, unit-normalise each per position, concatenate.
 
-    The result's positions are unit vectors, so dot products are mean cosine similarities.
+    The result's positions are unit vectors, so dot products are (weighted) mean cosine similarities.
     """
+    weights = weights or [1.0] * len(maps)
     parts = []
-    for m in maps:
+    for m, w in zip(maps, weights):
         m = F.interpolate(m.float(), size=(size, size), mode="bilinear", align_corners=False)
-        parts.append(F.normalize(m, dim=1))
-    return torch.cat(parts, dim=1) / math.sqrt(len(parts))
+        parts.append(F.normalize(m, dim=1) * math.sqrt(w))
+    return torch.cat(parts, dim=1) / math.sqrt(sum(weights))
 
 
 def kernel_points(mask: torch.Tensor, span: int):
@@ -122,6 +141,16 @@ def _sample_sum(dots, offsets, weights, scale, angle, grid, size):
     return torch.einsum("nhxy,n->hxy", sampled, weights) / weights.sum()
 
 
+def _penalty(grid: torch.Tensor, prior) -> torch.Tensor | float:
+    """The position prior's cost at grid positions [..., 2]: weight * d^2 / (2 sigma^2), d the
+    distance to the expected centre; ``prior`` = (x, y, weight, sigma in pixels) or None."""
+    if prior is None:
+        return 0.0
+    x, y, w, sigma = prior
+    d2 = (grid[..., 0] - x) ** 2 + (grid[..., 1] - y) ** 2
+    return w * d2 / (2 * sigma * sigma)
+
+
 def _full_grid(h, size, dev, stride=1):
     c = torch.arange(0, size, stride, dtype=torch.float32, device=dev)
     gy, gx = torch.meshgrid(c, c, indexing="ij")
@@ -134,7 +163,7 @@ def _similarity_maps(dots, offsets, weights, scale, angle, size, stride=1):
     return _sample_sum(dots, offsets, weights, scale, angle, grid, size)
 
 
-def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2):
+def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2, prior=None):
     """Adam ends oscillating within its last step size: settle each hypothesis on the best
     point of a small (scale, angle) lattice around it, twice, the second time finer."""
     ds, da = 0.01, 0.75
@@ -144,7 +173,8 @@ def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2)
         cand_s = (scale[:, None, None] * (1 + ds * k)[None, :, None]).expand(-1, 7, 7).reshape(-1)
         cand_a = (angle[:, None, None] + da * k[None, None, :]).expand(-1, 7, 7).reshape(-1)
         g = grid.repeat_interleave(49, dim=0)
-        peaks = _sample_sum(dots, offsets, weights, cand_s, cand_a, g, size).flatten(1).max(1).values
+        peaks = (_sample_sum(dots, offsets, weights, cand_s, cand_a, g, size)
+                 - _penalty(g, prior)).flatten(1).max(1).values
         best = peaks.view(-1, 49).argmax(1) + torch.arange(scale.shape[0], device=scale.device) * 49
         scale, angle = cand_s[best], cand_a[best]
         ds, da = ds / 3, da / 3
@@ -183,7 +213,8 @@ def _placement(features: torch.Tensor):
 
 
 def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
-                   settings: MatchSettings | None = None, on_step=None) -> MatchResult:
+                   settings: MatchSettings | None = None, on_step=None, prior=None,
+                   starts: list | None = None) -> MatchResult:
     """Deformable matching on normalised feature maps [C, S, S] and a reference mask [S, S].
 
     1. every starting (s, alpha) is scored by its global maximum;
@@ -202,11 +233,12 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span)
         kernel = ref_feat[:, ys, xs].t().float()                                           # [N, C]
         dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size).detach()
-        starts = [(s, a) for s in st.scales for a in st.angles]
+        starts = starts or [(s, a) for s in st.scales for a in st.angles]
         with torch.no_grad():
             s0 = on([s for s, _ in starts])
             a0 = on([a for _, a in starts])
             coarse = _similarity_maps(dots, offsets, weights, s0, a0, size, st.start_stride)
+            coarse = coarse - _penalty(_full_grid(1, size, coarse.device, st.start_stride), prior)
             peaks0 = coarse.flatten(1).max(1)
         top = torch.argsort(peaks0.values, descending=True)[: max(1, st.refine_top)]
         scale = s0[top].clone().requires_grad_(True)
@@ -222,7 +254,8 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         for step in range(st.steps):
             grid = where.round()[:, None, None, :] + window[None]
             smap = _sample_sum(dots, offsets, weights, scale, angle, grid, size)           # [H, P, P]
-            peak, idx = smap.flatten(1).max(1)
+            idx = (smap - _penalty(grid, prior)).flatten(1).argmax(1)
+            peak = smap.flatten(1).gather(1, idx[:, None])[:, 0]
             loss = (-torch.log(peak.clamp_min(1e-4))
                     + st.angle_weight * F.relu(angle.abs() - st.max_angle)
                     + st.scale_weight * F.relu((scale - 1 / scale.clamp_min(1e-3)).abs() - st.max_scale_term)).sum()
@@ -236,16 +269,54 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
             if on_step is not None:
                 on_step(step + 1, st.steps, None)
         with torch.no_grad():
-            s_end, a_end = _polish(dots, offsets, weights, scale.detach(), angle.detach(), where, window, size)
-            finals = _similarity_maps(dots, offsets, weights, s_end, a_end, size)
+            s_end, a_end = _polish(dots, offsets, weights, scale.detach(), angle.detach(), where, window, size,
+                                   prior=prior)
+            raw = _similarity_maps(dots, offsets, weights, s_end, a_end, size)
+            finals = raw - _penalty(_full_grid(1, size, raw.device), prior)
             peaks = finals.flatten(1).max(1).values
             h = int(torch.argmax(peaks))
             smap = finals[h]
     x, y = _subpixel_peak(smap)
+    score = float(raw[h].flatten()[int(torch.argmax(smap))])
     hyps = [(starts[int(t)][0], starts[int(t)][1], float(s1), float(a1), float(p))
             for t, s1, a1, p in zip(top, s_end, a_end, peaks)]
-    return MatchResult(centre=(x, y), scale=float(s_end[h]), angle=float(a_end[h]), score=float(smap.max()),
+    return MatchResult(centre=(x, y), scale=float(s_end[h]), angle=float(a_end[h]), score=score,
                        ref_centre=centre, grid_size=size, hypotheses=hyps)
+
+
+def _coarse(feat: torch.Tensor, size: int) -> torch.Tensor:
+    return F.normalize(F.interpolate(feat[None], size=(size, size), mode="area")[0], dim=0)
+
+
+def whole_image_match(ref_feat: torch.Tensor, tgt_feat: torch.Tensor, settings: MatchSettings) -> MatchResult:
+    """The similarity that maps the reference's central region onto the target, on a coarse grid."""
+    g = settings.align_grid
+    disc = _disc(g, (g - 1) / 2, (g - 1) / 2, settings.align_radius * g)
+    return match_features(_coarse(ref_feat, g), disc, _coarse(tgt_feat, g), settings)
+
+
+def _disc(size, cx, cy, r):
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
+
+
+def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
+               settings: MatchSettings | None = None, on_step=None) -> MatchResult:
+    """The paper's matcher, or (``settings.align``) the part search started from the whole-image
+    match and held near the place it maps the part to by the position prior."""
+    st = settings or MatchSettings()
+    if not st.align:
+        return match_features(ref_feat, ref_mask, tgt_feat, st, on_step)
+    size = ref_feat.shape[-1]
+    whole = whole_image_match(ref_feat, tgt_feat, st)
+    f = size / st.align_grid
+    _, _, (cx, cy), _, _, _ = kernel_points(ref_mask.float(), st.kernel_span)
+    d = torch.tensor([(cx + 0.5) / f - 0.5 - whole.ref_centre[0], (cy + 0.5) / f - 0.5 - whole.ref_centre[1]])
+    ex, ey = (torch.tensor(whole.centre) + whole.scale * rotation(torch.tensor(whole.angle)) @ d).tolist()
+    prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size) \
+        if st.prior_weight > 0 else None
+    starts = [(whole.scale * s, whole.angle + a) for s in st.part_scales for a in st.part_angles]
+    return match_features(ref_feat, ref_mask, tgt_feat, st, on_step, prior=prior, starts=starts)
 
 
 def transfer_mask(ref_mask: torch.Tensor, match: MatchResult, size: int | None = None) -> torch.Tensor:
@@ -278,47 +349,96 @@ def default_match_layers(generator) -> list[str]:
 
 
 @torch.no_grad()
-def extract_match_features(generator, latents, layers: list[str], size: int) -> torch.Tensor:
-    """Normalised concatenated features [B, C, size, size] of latents' images (StyleGAN2 or StyleMapGAN)."""
+def extract_taps(generator, latents, layers: list[str]) -> dict:
+    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN)."""
     if getattr(generator, "latent_kind", "ws") == "stylemap":
         _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
-        return normalise_features([feats[name] for name in layers], size)
+        return feats
     styles = latents.styles_for(generator)
     _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
                                                noise=latents.noise_for(generator))
+    return feats
+
+
+@torch.no_grad()
+def extract_match_features(generator, latents, layers: list[str], size: int) -> torch.Tensor:
+    """Normalised concatenated features [B, C, size, size] of latents' images."""
+    feats = extract_taps(generator, latents, layers)
     return normalise_features([feats[name] for name in layers], size)
 
 
+def match_grid_size(generator, layers: list[str]) -> int:
+    """The finest chosen map's own grid: up-sampling features further adds no information."""
+    res = {l.name: l.resolution for l in generator.layers()}
+    return min(128, max(res.get(name, generator.resolution) for name in layers))
+
+
+def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: list[str], size: int,
+               settings: MatchSettings | None = None, on_step=None, catalog=None) -> MatchResult:
+    """The match from raw layer outputs {name: [1, C, h, w]} of the reference and the target.
+
+    ``ref_mask`` [H, W] at any resolution (resized to the match grid)."""
+    st = settings or MatchSettings()
+    use = catalog is not None and st.membership_weight > 0
+    weights = [1.0] * len(layers) + ([st.membership_weight] if use else [])
+
+    def features(taps):
+        maps = [taps[name] for name in layers]
+        if use:
+            from .catalog import soft_memberships
+            maps.append(soft_memberships(catalog, taps[catalog.layer], st.membership_temperature))
+        return normalise_features(maps, size, weights)[0]
+    ref, tgt = features(ref_taps), features(tgt_taps)
+    m = ref_mask.float()
+    if m.ndim == 3:
+        m = m[0]
+    grid_mask = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    return match_part(ref, grid_mask, tgt, st, on_step)
+
+
 def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: list[str] | None = None,
-               size: int | None = None, settings: MatchSettings | None = None, on_step=None):
+               size: int | None = None, settings: MatchSettings | None = None, on_step=None, catalog=None):
     """Find where the reference's masked part belongs in the target.
 
     ``ref_mask`` [H, W] at any resolution (resized to the match grid). Returns the match
-    and the target mask at the generator's resolution.
+    and the target mask at the generator's resolution. A ``catalog`` of the generator adds its
+    soft cluster memberships to the features when the settings give them a weight.
     """
     if target.batch_size != 1 or reference.batch_size != 1:
         raise ValueError("deformable matching takes one target and one reference latent")
     layers = layers or default_match_layers(generator)
-    if size is None:  # the finest chosen map's own grid: up-sampling features further adds no information
-        res = {l.name: l.resolution for l in generator.layers()}
-        size = min(128, max(res.get(name, generator.resolution) for name in layers))
+    size = size or match_grid_size(generator, layers)
+    st = settings or MatchSettings()
+    if catalog is not None:
+        catalog.check_generator(generator)
+    names = list(dict.fromkeys(layers + ([catalog.layer] if catalog is not None and st.membership_weight > 0
+                                         else [])))
     from ..latents import Latents
     # one batched synthesis when the two can share a batch; an inverted photo (fitted noise maps)
     # and a sampled face (the checkpoint's noise) cannot, so they are synthesised one by one
     batchable = (target.ws is not None and reference.ws is not None
                  and set(target.noise or ()) == set(reference.noise or ()))
-    both = Latents.concat([target, reference]) if batchable else None
-    if both is not None:
-        feats = extract_match_features(generator, both, layers, size)
-        tgt, ref = feats[0], feats[1]
+    if batchable:
+        both = extract_taps(generator, Latents.concat([target, reference]), names)
+        tgt, ref = ({k: v[i:i + 1] for k, v in both.items()} for i in (0, 1))
     else:
-        tgt = extract_match_features(generator, target, layers, size)[0]
-        ref = extract_match_features(generator, reference, layers, size)[0]
+        tgt, ref = extract_taps(generator, target, names), extract_taps(generator, reference, names)
+    match = match_taps(ref, tgt, ref_mask, layers, size, st, on_step, catalog)
     m = ref_mask.float()
     if m.ndim == 3:
         m = m[0]
-    grid_mask = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
-    match = match_features(ref, grid_mask, tgt, settings, on_step)
     full = F.interpolate(m[None, None], size=(generator.resolution,) * 2, mode="bilinear",
                          align_corners=False)[0, 0]
     return match, transfer_mask(full, match, generator.resolution)
+
+
+# named settings compared by scripts/eval_match_landmarks.py: (settings, taps)
+MATCH_METHODS = {
+    "paper": (MatchSettings(align=False, prior_weight=0.0), ["b16", "b64"]),
+    "default": (MatchSettings(), ["b16", "b64"]),
+    "align": (MatchSettings(align=True, prior_weight=0.0), ["b16", "b64"]),
+    "align_prior": (MatchSettings(align=True, prior_weight=0.05), ["b16", "b64"]),
+    "align_prior2": (MatchSettings(align=True, prior_weight=0.2), ["b16", "b64"]),
+    "member": (MatchSettings(membership_weight=1.0), ["b16", "b64"]),
+    "align_prior_member": (MatchSettings(align=True, prior_weight=0.05, membership_weight=1.0), ["b16", "b64"]),
+}
