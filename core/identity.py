@@ -79,6 +79,13 @@ def identity_difference(saved: dict, current: dict) -> str | None:
     return None
 
 
+def identity_meta(generator) -> dict:
+    """The metadata entries ``check_same_model`` reads: saved with every catalog, unit table and
+    set of directions built on ``generator``."""
+    return {"generator_fingerprint": generator.fingerprint(), "generator_identity": model_identity(generator),
+            "generator_name": generator.name}
+
+
 def check_same_model(meta: dict, generator, what: str = "this catalog") -> None:
     """Refuse ``generator`` unless it is the model ``meta`` (of a catalog) was built for.
 

@@ -33,12 +33,13 @@ from _pack import add_common_args, apply_common_args, load_pack, save_results  #
 
 load_pack()
 from gan_local_edit.core.embedded import EMBEDDED_DIR, load_embedded_catalog, load_embedded_generator  # noqa: E402
+from gan_local_edit.core.identity import identity_meta  # noqa: E402
 from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.io import save_directions  # noqa: E402
 from gan_local_edit.core.metrics import in_out_mse, lab_squared_error  # noqa: E402
 from gan_local_edit.core.ops.catalog import catalog_mask  # noqa: E402
 from gan_local_edit.core.ops.directions import (CatalogMasks, Directions, LearnSettings,  # noqa: E402
-                                                _identity_meta, latent_scale, learn_directions, sefa_directions,
+                                                latent_scale, learn_directions, sefa_directions,
                                                 traverse, traverse_latents)
 from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
 
@@ -53,7 +54,7 @@ def first_order(g, cat, part, n=32, seed=0) -> Directions:
     (g.synthesis(ws) * mask).sum().backward()
     u = F.normalize(ws.grad.mean(0).flatten(), dim=0)
     return Directions(space="w+", vectors=u[None], part=part, scale=latent_scale(g, "w+"),
-                      meta={**_identity_meta(g), "method": "first-order"})
+                      meta={**identity_meta(g), "method": "first-order"})
 
 
 class Sweeper:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generators.base import require_w_space
-from ..identity import check_same_model, model_identity
+from ..identity import check_same_model, identity_meta
 from .generate import sample_latents
 from .kmeans import spherical_kmeans
 
@@ -332,8 +332,7 @@ def build_catalog(generator, n_samples: int = 200, k: int = 10, layer=None, seed
             on_step(n_batches + 2 + b, total, None)
     stats.update(late_stats)
     contributions = {l.name: stats[inputs[l.name]].finish() for l in styled}
-    meta = {"generator_fingerprint": g.fingerprint(), "generator_identity": model_identity(g),
-            "generator_name": g.name, "n_samples": n_samples,
+    meta = {**identity_meta(g), "n_samples": n_samples,
             "seed": int(seed), "truncation_psi": float(truncation_psi), "k": k, "layer_resolution": int(h),
             "kmeans_objective_on_fit_rows": km.objective, "fit_rows": min(FIT_ROWS, n * h * w),
             "kmeans_iterations": km.iterations, "restarts": restarts,

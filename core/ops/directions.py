@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..generators.base import require_w_space
 from ..errors import IncompatibleInputError
-from ..identity import check_same_model, model_identity
+from ..identity import check_same_model, identity_meta
 from ..latents import Latents
 from .autograd import trainable
 from .catalog import Catalog, _assign_positions
@@ -79,11 +79,6 @@ def space_dim(generator, space: str) -> int:
     if space == "s":
         return sum(l.style_dim for l in generator.styled_layers())
     raise ValueError(f"space must be one of {SPACES}, got {space!r}")
-
-
-def _identity_meta(generator) -> dict:
-    return {"generator_fingerprint": generator.fingerprint(), "generator_identity": model_identity(generator),
-            "generator_name": generator.name}
 
 
 # --- moving codes along directions ------------------------------------------------------------
@@ -281,7 +276,7 @@ def _learn(generator, mask_source, st: LearnSettings, on_step) -> Directions:
             on_step(step + 1, total, None)
     vectors = F.normalize(u.detach(), dim=1).cpu()
     tail = history[-max(1, total // 10):]
-    meta = {**_identity_meta(g), "method": "lelsd",
+    meta = {**identity_meta(g), "method": "lelsd",
             "settings": {k: getattr(st, k) for k in st.__dataclass_fields__} | {"batches": total},
             "score_first": history[0], "score_last_tenth": sum(tail) / len(tail)}
     return Directions(space=st.space, vectors=vectors, part=getattr(mask_source, "label", ""), scale=scale, meta=meta)
@@ -423,7 +418,7 @@ def sefa_directions(generator, k: int = 5, layers: list | None = None) -> Direct
     a = a / a.norm(dim=0, keepdim=True).clamp_min(1e-12)
     vals, vecs = torch.linalg.eigh(a.t() @ a)
     order = torch.argsort(vals, descending=True)[:k]
-    meta = {**_identity_meta(generator), "method": "sefa", "layers": names,
+    meta = {**identity_meta(generator), "method": "sefa", "layers": names,
             "eigenvalues": [float(v) for v in vals[order]]}
     return Directions(space="w", vectors=vecs[:, order].t().float().contiguous(), part="",
                       scale=latent_scale(generator, "w"), meta=meta)
@@ -441,7 +436,7 @@ def pca_directions(generator, k: int = 5, samples: int = 5000, seed: int = 0) ->
     w = generator.mapping(z.to(generator.device))[:, 0].double().cpu()
     x = w - w.mean(0)
     _, s, vh = torch.linalg.svd(x, full_matrices=False)
-    meta = {**_identity_meta(generator), "method": "pca", "samples": samples, "seed": int(seed),
+    meta = {**identity_meta(generator), "method": "pca", "samples": samples, "seed": int(seed),
             "explained_std": [float(v) / math.sqrt(samples - 1) for v in s[:k]]}
     return Directions(space="w", vectors=vh[:k].float().contiguous(), part="", scale=latent_scale(generator, "w"),
                       meta=meta)

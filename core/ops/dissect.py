@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IncompatibleInputError
-from ..identity import check_same_model, model_identity
+from ..identity import check_same_model, identity_meta
 from .featuremap import check_feature_layer, codes_for, run_to
 from .generate import sample_latents
 
@@ -118,8 +118,7 @@ def dissect(generator, layer: str, masks: dict, latents, batch: int = 25, on_ste
     for k, v in ious.items():
         order = torch.argsort(v, descending=True, stable=True)
         ranking[k], ranked_iou[k] = order, v[order]
-    meta = {"generator_fingerprint": generator.fingerprint(), "generator_identity": model_identity(generator),
-            "generator_name": generator.name, "n_samples": n, "quantile": QUANTILE}
+    meta = {**identity_meta(generator), "n_samples": n, "quantile": QUANTILE}
     meta.update({k: v for k, v in latents.source.items() if k in ("seed", "truncation_psi")})
     return UnitTable(layer=layer, quantiles=q, ranking=ranking, iou=ranked_iou, meta=meta)
 
