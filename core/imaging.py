@@ -5,7 +5,21 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
+
+
+def centre_square(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """[B, C, H, W] centre-cropped to a square and resized to ``resolution`` (antialiased when shrinking):
+    how every photo enters a model, and so how a mask painted on that photo must be brought along."""
+    h, w = x.shape[-2:]
+    size = min(h, w)
+    top, left = (h - size) // 2, (w - size) // 2
+    x = x[..., top:top + size, left:left + size]
+    if size == resolution:
+        return x
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                         antialias=size > resolution)
 
 
 def to_unit_range(img: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..generators.adapted import AdaptedGenerator, _delta_edits
+from ..imaging import centre_square
 from ..metrics import psnr_from_mse
 from .autograd import normal_tensor, trainable
 from .featuremap import Codes, codes_for, fine_layers, paused_before, resume, run_to
@@ -77,8 +78,7 @@ def _prepare(generator, image, latents, mask):
         if m is None or tuple(m.shape[-2:]) != tuple(image.shape[-2:]):
             raise ValueError(f"the edit mask must be one mask of the photo's size {list(image.shape[-2:])}, "
                              f"got {list(mask.shape)}")
-        m, _ = prepare_images(m.expand(1, 3, -1, -1), generator.resolution)
-        keep = 1 - (m[:, :1] > 0.5).float()
+        keep = 1 - (centre_square(m, generator.resolution) > 0.5).float()
         if keep.sum() == 0:
             raise ValueError("the edit mask covers the whole photo: nothing is left to match")
     return target, keep

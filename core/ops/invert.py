@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generators.base import require_w_space
+from ..imaging import centre_square
 from ..latents import Latents
 from ..metrics import psnr, psnr_from_mse, ssim
 from .autograd import normal_tensor, trainable
@@ -89,10 +90,7 @@ def prepare_images(images: torch.Tensor, resolution: int) -> tuple[torch.Tensor,
         raise ValueError(f"the image is {w}x{h}: too small to invert (at least {MIN_SIZE} px per side)")
     size = min(h, w)
     top, left = (h - size) // 2, (w - size) // 2
-    x = images[:, :, top:top + size, left:left + size].float()
-    if size != resolution:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                          antialias=size > resolution)
+    x = centre_square(images.float(), resolution)
     if c == 1:
         x = x.repeat(1, 3, 1, 1)
     return x, {"width": w, "height": h, "size": size, "left": left, "top": top, "resolution": resolution}

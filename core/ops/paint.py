@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IncompatibleInputError
+from ..imaging import centre_square
 from .featuremap import codes_for, resume, run_to, with_features
 
 MODES = ("draw", "remove", "copy")
@@ -45,7 +46,7 @@ def region_at(mask: torch.Tensor, size: tuple, batch: int, resolution: int) -> t
 def mask_to_model(mask: torch.Tensor, resolution: int) -> torch.Tensor:
     """A MASK [H, W] or [B, H, W] of a photo of any size -> [B, R, R], centre-cropped and resized
     exactly as Invert Image crops and resizes the photo (so a mask painted on the photo still fits)."""
-    from .invert import MIN_SIZE, prepare_images
+    from .invert import MIN_SIZE
     m = mask.float()
     if m.ndim == 2:
         m = m.unsqueeze(0)
@@ -53,8 +54,7 @@ def mask_to_model(mask: torch.Tensor, resolution: int) -> torch.Tensor:
         raise ValueError(f"a MASK must be [H, W] or [B, H, W], got {list(mask.shape)}")
     if min(m.shape[-2:]) < MIN_SIZE:
         raise ValueError(f"the mask is {m.shape[-1]}x{m.shape[-2]}: too small (at least {MIN_SIZE} px per side)")
-    x, _ = prepare_images(m.unsqueeze(1).clamp(0, 1), resolution)
-    return x[:, 0].clamp(0, 1)
+    return centre_square(m.unsqueeze(1).clamp(0, 1), resolution)[:, 0].clamp(0, 1)
 
 
 def _check_stroke(table, st: Stroke):

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IncompatibleInputError
+from ..imaging import centre_square
 from ..latents import Latents
 from .deformable_match import MatchResult, warp_to_target
 from .invert import prepare_images
@@ -43,18 +44,6 @@ def _require_stylemap_generator(generator) -> None:
     if getattr(generator, "latent_kind", "ws") != "stylemap":
         raise IncompatibleInputError(f"'{generator.name}' is a {generator.architecture}: stylemap editing needs a "
                                      f"StyleMapGAN generator")
-
-
-def square_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    """[B, C, H, W] centre-cropped to a square (as Invert Image / Encode Image crop photos) and resized."""
-    h, w = x.shape[-2:]
-    size = min(h, w)
-    top, left = (h - size) // 2, (w - size) // 2
-    x = x[..., top:top + size, left:left + size]
-    if size == resolution:
-        return x
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                         antialias=size > resolution)
 
 
 @torch.no_grad()
@@ -92,7 +81,7 @@ def prepare_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
         m = m[:, 0]
     if m.ndim != 3:
         raise ValueError(f"a mask must be [H, W] or [B, H, W], got {list(mask.shape)}")
-    m = square_to(m[:, None].clamp(0, 1), resolution)
+    m = centre_square(m[:, None].clamp(0, 1), resolution)
     empty = [i for i in range(m.shape[0]) if not bool((m[i] > 0.5).any())]
     if empty:
         raise IncompatibleInputError(f"mask {empty[0]} is empty (no pixel above 0.5): there is no region to blend")
