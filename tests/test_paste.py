@@ -11,24 +11,26 @@ from gan_local_edit.core.ops.latent_paste import PasteSettings, paste
 NODES = pack.NODE_CLASS_MAPPINGS
 
 
-def test_matcher_recovers_known_similarity_transforms():
+def _recovered(matcher, n: int) -> int:
+    """How many of n seeded synthetic similarity cases ``matcher`` recovers."""
     gen = torch.Generator().manual_seed(11)
-    good, n = 0, 20
+    good = 0
     for _ in range(n):
         ref, mask, tgt, true = synthetic_case(gen)
-        good += recovered(recovery_errors(match_features(ref, mask, tgt), mask, true))
-    assert good >= 19, f"only {good}/{n} transforms recovered"
+        good += recovered(recovery_errors(matcher(ref, mask, tgt), mask, true))
+    return good
+
+
+def test_matcher_recovers_known_similarity_transforms():
+    good = _recovered(match_features, 20)
+    assert good >= 19, f"only {good}/20 transforms recovered"
 
 
 def test_default_matcher_recovers_known_similarity_transforms():
     """The whole-image match + prior (the default) on a few of the same synthetic cases."""
     from gan_local_edit.core.ops.deformable_match import match_part
-    gen = torch.Generator().manual_seed(11)
-    good, n = 0, 6
-    for _ in range(n):
-        ref, mask, tgt, true = synthetic_case(gen)
-        good += recovered(recovery_errors(match_part(ref, mask, tgt), mask, true))
-    assert good >= 5, f"only {good}/{n} transforms recovered"
+    good = _recovered(match_part, 6)
+    assert good >= 5, f"only {good}/6 transforms recovered"
 
 
 def test_position_prior_decides_between_two_copies_of_a_part():

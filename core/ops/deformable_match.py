@@ -291,11 +291,12 @@ def _coarse(feat: torch.Tensor, size: int) -> torch.Tensor:
 def whole_image_match(ref_feat: torch.Tensor, tgt_feat: torch.Tensor, settings: MatchSettings) -> MatchResult:
     """The similarity that maps the reference's central region onto the target, on a coarse grid."""
     g = settings.align_grid
-    disc = _disc(g, (g - 1) / 2, (g - 1) / 2, settings.align_radius * g)
+    disc = disc_mask(g, (g - 1) / 2, (g - 1) / 2, settings.align_radius * g)
     return match_features(_coarse(ref_feat, g), disc, _coarse(tgt_feat, g), settings)
 
 
-def _disc(size, cx, cy, r):
+def disc_mask(size: int, cx: float, cy: float, r: float) -> torch.Tensor:
+    """A filled disc [size, size] of radius r around (cx, cy)."""
     yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
     return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
 
@@ -373,6 +374,14 @@ def match_grid_size(generator, layers: list[str]) -> int:
     return min(128, max(res.get(name, generator.resolution) for name in layers))
 
 
+def _resized_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """A MASK [H, W] or [1, H, W] of any resolution as [size, size] (bilinear)."""
+    m = mask.float()
+    if m.ndim == 3:
+        m = m[0]
+    return F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+
+
 def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: list[str], size: int,
                settings: MatchSettings | None = None, on_step=None, catalog=None) -> MatchResult:
     """The match from raw layer outputs {name: [1, C, h, w]} of the reference and the target.
@@ -389,10 +398,7 @@ def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: l
             maps.append(soft_memberships(catalog, taps[catalog.layer], st.membership_temperature))
         return normalise_features(maps, size, weights)[0]
     ref, tgt = features(ref_taps), features(tgt_taps)
-    m = ref_mask.float()
-    if m.ndim == 3:
-        m = m[0]
-    grid_mask = F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    grid_mask = _resized_mask(ref_mask, size)
     return match_part(ref, grid_mask, tgt, st, on_step)
 
 
@@ -424,12 +430,7 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
     else:
         tgt, ref = extract_taps(generator, target, names), extract_taps(generator, reference, names)
     match = match_taps(ref, tgt, ref_mask, layers, size, st, on_step, catalog)
-    m = ref_mask.float()
-    if m.ndim == 3:
-        m = m[0]
-    full = F.interpolate(m[None, None], size=(generator.resolution,) * 2, mode="bilinear",
-                         align_corners=False)[0, 0]
-    return match, transfer_mask(full, match, generator.resolution)
+    return match, transfer_mask(_resized_mask(ref_mask, generator.resolution), match, generator.resolution)
 
 
 # named settings compared by scripts/eval_match_landmarks.py: (settings, taps)

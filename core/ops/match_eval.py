@@ -8,12 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .deformable_match import MatchResult, kernel_points, normalise_features, rotation, warp_to_target
-
-
-def disc_mask(size: int, cx: float, cy: float, r: float) -> torch.Tensor:
-    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-    return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
+from .deformable_match import MatchResult, disc_mask, kernel_points, normalise_features, rotation, warp_to_target
 
 
 def synthetic_case(gen: torch.Generator, size: int = 64, channels: int = 16, radius: float = 0.1):
