@@ -355,15 +355,21 @@ def cluster_maps(generator, catalog: Catalog, latents) -> torch.Tensor:
                              catalog.position_weight)
 
 
+def label_selection(maps: torch.Tensor, ids) -> torch.Tensor:
+    """[B, h, w] cluster maps -> float [B, h, w], 1 where a position is in one of the clusters ``ids``."""
+    sel = torch.zeros_like(maps, dtype=torch.float32)
+    for i in ids:
+        sel = sel + (maps == i).float()
+    return sel
+
+
 def label_mask(maps: torch.Tensor, ids, size: int, soft: bool = False) -> torch.Tensor:
     """[B, h, w] cluster maps -> [B, size, size] mask of the given clusters.
 
     Up-sampled bilinearly; thresholded at 0.5 unless ``soft``.
     """
-    sel = torch.zeros_like(maps, dtype=torch.float32)
-    for i in ids:
-        sel = sel + (maps == i).float()
-    up = F.interpolate(sel[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+    up = F.interpolate(label_selection(maps, ids)[:, None], size=(size, size), mode="bilinear",
+                       align_corners=False)[:, 0]
     return up.clamp(0, 1) if soft else (up > 0.5).float()
 
 

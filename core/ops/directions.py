@@ -30,7 +30,7 @@ from ..errors import IncompatibleInputError
 from ..identity import check_same_model, identity_meta
 from ..latents import Latents
 from .autograd import trainable
-from .catalog import Catalog, _assign_positions
+from .catalog import Catalog, _assign_positions, label_selection
 
 SPACES = ("w", "w+", "s")
 
@@ -133,10 +133,7 @@ class CatalogMasks:
     def __call__(self, feats: dict) -> torch.Tensor:
         """feats (holding the catalog layer) -> soft part mask [B, 1, h, w] at that layer."""
         maps = _assign_positions(feats[self.taps[0]].detach().float(), *self._cat)
-        sel = torch.zeros_like(maps, dtype=torch.float32)
-        for i in self.ids:
-            sel += (maps == i).float()
-        return sel[:, None]
+        return label_selection(maps, self.ids)[:, None]
 
 
 class FixedMask:
