@@ -47,6 +47,12 @@ def test_strength_zero_is_the_source_and_strengths_are_one_batch(smg, pair):
     assert torch.equal(out.latents.stylemap[0], src.stylemap[0])
     single = stylemap_blend(smg, src, ref, box(), strengths=[0.5])
     torch.testing.assert_close(out.images[1:2], single.images, atol=1e-5, rtol=1e-5)
+    # the ends of a sweep are the source and the paper's w blend exactly (one decode of the blended stylemap)
+    torch.testing.assert_close(out.images[:1], render(smg, src), atol=1e-5, rtol=1e-5)
+    full = stylemap_blend(smg, src, ref, box(), strengths=[1.0])
+    torch.testing.assert_close(out.images[2:], full.images, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(full.images, render(smg, Latents(stylemap=out.latents.stylemap[2:])), atol=1e-5,
+                               rtol=1e-5)
     # strength 0.5 lies half way between source and edit in the stylemap
     torch.testing.assert_close(out.latents.stylemap[1], (out.latents.stylemap[0] + out.latents.stylemap[2]) / 2)
 
