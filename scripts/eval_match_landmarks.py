@@ -86,14 +86,24 @@ def collect(g, face, pairs: int):
                                 ("warped", tgts.select(i), warps[i])):
             img, feats = render_with_taps(g, lat, warp)
             lm = face.landmarks(to_uint8(img))
-            data[kind].append((feats, face.part_centres(lm)))
+            data[kind].append((feats, {**face.part_centres(lm), "landmarks": lm[0]}))   # all 478 kept
     return data
 
 
+def oracle(rc: dict, tc: dict, part: str, size: int, radius: float):
+    """Where the part goes if it moved like the FaceMesh landmarks within ``radius`` (of the image)
+    of it on the reference: the reference landmark plus their mean displacement."""
+    r, lr, lt = rc[part][0], rc["landmarks"], tc["landmarks"]
+    near = np.hypot(*(lr - r).T) <= radius * size
+    return r + (lt[near] - lr[near]).mean(0)
+
+
 def evaluate(g, data, method: str, catalog):
-    """kind -> part -> (errors, no-move errors) over the pairs where both faces were found."""
+    """kind -> part -> (errors, no-move errors) over the pairs where both faces were found.
+
+    ``method``: a name of MATCH_METHODS, or ``oracle<percent>`` (see ``oracle``)."""
     size = g.resolution
-    settings, layers = MATCH_METHODS[method]
+    settings, layers = MATCH_METHODS.get(method, (None, ["b64"]))
     grid = match_grid_size(g, layers)
     out, t_match, n_match = {}, 0.0, 0
     for kind in ("aligned", "warped"):
@@ -103,21 +113,28 @@ def evaluate(g, data, method: str, catalog):
                 r, t = rc[part][0], tc[part][0]
                 if np.isnan(r).any() or np.isnan(t).any():
                     continue
-                mask = disc_mask(size, float(r[0]), float(r[1]), 0.06 * size)
-                t0 = time.perf_counter()
-                match = match_taps(rf, tf, mask, layers, grid, settings, catalog=catalog)
-                t_match += time.perf_counter() - t0
-                n_match += 1
-                (x, y), _ = match.to_pixels(size)
+                if method.startswith("oracle"):
+                    x, y = oracle(rc, tc, part, size, float(method[6:]) / 100)
+                else:
+                    mask = disc_mask(size, float(r[0]), float(r[1]), 0.06 * size)
+                    t0 = time.perf_counter()
+                    match = match_taps(rf, tf, mask, layers, grid, settings, catalog=catalog)
+                    t_match += time.perf_counter() - t0
+                    n_match += 1
+                    (x, y), _ = match.to_pixels(size)
                 out[kind][part][0].append(math.hypot(x - t[0], y - t[1]) / size * 100)
                 out[kind][part][1].append(math.hypot(r[0] - t[0], r[1] - t[1]) / size * 100)
     return out, t_match / max(n_match, 1)
 
 
 def report(method: str, res, per_match: float, pairs: int):
-    settings, layers = MATCH_METHODS[method]
-    print(f"\n### method `{method}`: taps {', '.join(layers)}; {settings.describe()}; "
-          f"matching {1000 * per_match:.0f} ms per part (features given)")
+    if method.startswith("oracle"):
+        print(f"\n### `{method}`: no matcher; the reference landmark moved by the mean displacement of the "
+              f"FaceMesh landmarks within {method[6:]} % of it (how well landmarks near the part predict it)")
+    else:
+        settings, layers = MATCH_METHODS[method]
+        print(f"\n### method `{method}`: taps {', '.join(layers)}; {settings.describe()}; "
+              f"matching {1000 * per_match:.0f} ms per part (features given)")
     print("| target | part | pairs | error mean ± std (%) | within 3 % | no move: mean (%) | no move within 3 % "
           "| error / no move |\n|---|---|---|---|---|---|---|---|")
     for kind, parts in res.items():
@@ -155,7 +172,7 @@ def main(argv=None):
           f"FaceMesh: {found}; circle radius 6 % of {g.resolution} px; errors in % of the image size "
           f"(1 px = {100 / g.resolution:.2f} %); eye_a / eye_b = iris 468 / 473; mouth = mean of 13, 14 "
           f"(collected in {time.time() - t0:.0f} s)")
-    for method in args.methods.split(","):
+    for method in filter(None, args.methods.split(",")):
         res, per = evaluate(g, data, method, catalog)
         report(method, res, per, args.pairs)
 

@@ -19,7 +19,7 @@ counter-clockwise on screen; scale > 1 means the part is larger in the target.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,10 @@ class MatchSettings:
     part_angles: tuple = (-8.0, 0.0, 8.0)
     membership_weight: float = 0.0     # with a catalog: its soft cluster memberships as one more map, of
     membership_temperature: float = 10.0   # this weight relative to each tap (0: not used)
+    part_search: bool = True           # False (with align): the whole-image match's mapping of the part centre
+    context: float = 0.0               # > 0: the part's kernel is a Gaussian window (sigma: this many mask radii)
+    whiten: bool = False               # each tap's channels centred and scaled over the pair's two images
+    soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
 
     def describe(self) -> str:
         if not self.align:
@@ -99,13 +103,13 @@ def normalise_features(maps: list[torch.Tensor], size: int, weights: list[float]
     return torch.cat(parts, dim=1) / math.sqrt(sum(weights))
 
 
-def kernel_points(mask: torch.Tensor, span: int):
+def kernel_points(mask: torch.Tensor, span: int, floor: float = 0.5):
     """Offsets p_n (relative to the mask centroid), weights and grid positions of the kernel.
 
-    ``mask`` [S, S] in [0, 1]; positions inside (> 0.5) are subsampled with a stride chosen
+    ``mask`` [S, S] in [0, 1]; positions inside (> ``floor``) are subsampled with a stride chosen
     so the kernel spans at most ``span`` samples per side.
     """
-    inside = mask > 0.5
+    inside = mask > floor
     if not inside.any():
         raise ValueError("the reference mask is empty: draw the part to copy (white = selected)")
     ys, xs = torch.nonzero(inside, as_tuple=True)
@@ -196,6 +200,17 @@ def _subpixel_peak(smap: torch.Tensor):
     return x + max(-0.5, min(0.5, dx)), y + max(-0.5, min(0.5, dy))
 
 
+def _soft_peak(smap: torch.Tensor, temperature: float, half: int = 2):
+    """(x, y) of the maximum of a 2-D map as the softmax-weighted mean position around it."""
+    size = smap.shape[-1]
+    y, x = divmod(int(torch.argmax(smap)), size)
+    y0, y1, x0, x1 = max(0, y - half), min(size, y + half + 1), max(0, x - half), min(size, x + half + 1)
+    w = torch.softmax(smap[y0:y1, x0:x1].flatten() / temperature, 0).view(y1 - y0, x1 - x0)
+    ys = torch.arange(y0, y1, dtype=w.dtype, device=w.device)
+    xs = torch.arange(x0, x1, dtype=w.dtype, device=w.device)
+    return float((w.sum(0) * xs).sum()), float((w.sum(1) * ys).sum())
+
+
 def _placement(features: torch.Tensor):
     """``on(x)``: x (a tensor or a list of numbers) as float32 on the features' device.
 
@@ -214,7 +229,7 @@ def _placement(features: torch.Tensor):
 
 def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                    settings: MatchSettings | None = None, on_step=None, prior=None,
-                   starts: list | None = None) -> MatchResult:
+                   starts: list | None = None, floor: float = 0.5) -> MatchResult:
     """Deformable matching on normalised feature maps [C, S, S] and a reference mask [S, S].
 
     1. every starting (s, alpha) is scored by its global maximum;
@@ -230,7 +245,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         ref_feat, tgt_feat, ref_mask = (normal_tensor(t) for t in (ref_feat, tgt_feat, ref_mask))
         on = _placement(tgt_feat)
         ref_feat, ref_mask = on(ref_feat), on(ref_mask)
-        offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span)
+        offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span, floor)
         kernel = ref_feat[:, ys, xs].t().float()                                           # [N, C]
         dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size).detach()
         starts = starts or [(s, a) for s in st.scales for a in st.angles]
@@ -276,7 +291,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
             peaks = finals.flatten(1).max(1).values
             h = int(torch.argmax(peaks))
             smap = finals[h]
-    x, y = _subpixel_peak(smap)
+    x, y = _soft_peak(smap, st.soft_peak) if st.soft_peak > 0 else _subpixel_peak(smap)
     score = float(raw[h].flatten()[int(torch.argmax(smap))])
     hyps = [(starts[int(t)][0], starts[int(t)][1], float(s1), float(a1), float(p))
             for t, s1, a1, p in zip(top, s_end, a_end, peaks)]
@@ -301,23 +316,57 @@ def disc_mask(size: int, cx: float, cy: float, r: float) -> torch.Tensor:
     return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
 
 
+def reanchor(match: MatchResult, ref_point: tuple) -> MatchResult:
+    """The same similarity, its centre being where it maps ``ref_point`` (reference, match grid)."""
+    if tuple(ref_point) == tuple(match.ref_centre):
+        return match
+    d = torch.tensor([ref_point[0] - match.ref_centre[0], ref_point[1] - match.ref_centre[1]])
+    x, y = (torch.tensor(match.centre) + match.scale * rotation(torch.tensor(match.angle)) @ d).tolist()
+    return replace(match, centre=(x, y), ref_centre=tuple(ref_point))
+
+
+CONTEXT_FLOOR = math.exp(-2.0)          # the context window is cut at two sigmas
+
+
+def context_window(mask: torch.Tensor, centre: tuple, factor: float) -> torch.Tensor:
+    """max(mask, a Gaussian around ``centre`` of sigma ``factor`` x the mask's radius) [S, S].
+
+    A circle a few pixels wide holds too few features to tell a part from its neighbours; the
+    window adds their surroundings, fading with the distance (kept down to CONTEXT_FLOOR)."""
+    radius = math.sqrt(float((mask > 0.5).sum()) / math.pi)
+    sigma = max(1.0, factor * radius)
+    yy, xx = torch.meshgrid(torch.arange(mask.shape[0]).float(), torch.arange(mask.shape[1]).float(), indexing="ij")
+    g = torch.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * sigma * sigma))
+    return torch.maximum(mask.float().cpu(), g).to(mask.device)
+
+
 def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                settings: MatchSettings | None = None, on_step=None) -> MatchResult:
     """The paper's matcher, or (``settings.align``) the part search started from the whole-image
-    match and held near the place it maps the part to by the position prior."""
+    match and held near the place it maps the part to by the position prior.
+
+    With ``settings.context`` the kernel is the part's Gaussian context window; the result is
+    re-anchored at the mask's centre either way."""
     st = settings or MatchSettings()
+    _, _, part, _, _, _ = kernel_points(ref_mask.float(), st.kernel_span)
+    kmask, floor = ((context_window(ref_mask, part, st.context), CONTEXT_FLOOR) if st.context > 0
+                    else (ref_mask, 0.5))
     if not st.align:
-        return match_features(ref_feat, ref_mask, tgt_feat, st, on_step)
+        return reanchor(match_features(ref_feat, kmask, tgt_feat, st, on_step, floor=floor), part)
     size = ref_feat.shape[-1]
     whole = whole_image_match(ref_feat, tgt_feat, st)
     f = size / st.align_grid
-    _, _, (cx, cy), _, _, _ = kernel_points(ref_mask.float(), st.kernel_span)
-    d = torch.tensor([(cx + 0.5) / f - 0.5 - whole.ref_centre[0], (cy + 0.5) / f - 0.5 - whole.ref_centre[1]])
-    ex, ey = (torch.tensor(whole.centre) + whole.scale * rotation(torch.tensor(whole.angle)) @ d).tolist()
+    to_coarse = lambda p: ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5)  # noqa: E731
+    if not st.part_search:
+        ex, ey = reanchor(whole, to_coarse(part)).centre
+        return replace(whole, centre=((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5), ref_centre=part, grid_size=size)
+    _, _, kc, _, _, _ = kernel_points(kmask.float(), st.kernel_span, floor)
+    ex, ey = reanchor(whole, to_coarse(kc)).centre
     prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size) \
         if st.prior_weight > 0 else None
     starts = [(whole.scale * s, whole.angle + a) for s in st.part_scales for a in st.part_angles]
-    return match_features(ref_feat, ref_mask, tgt_feat, st, on_step, prior=prior, starts=starts)
+    m = match_features(ref_feat, kmask, tgt_feat, st, on_step, prior=prior, starts=starts, floor=floor)
+    return reanchor(m, part)
 
 
 def transfer_mask(ref_mask: torch.Tensor, match: MatchResult, size: int | None = None) -> torch.Tensor:
@@ -382,6 +431,12 @@ def _resized_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
 
 
+def _channel_stats(a: torch.Tensor, b: torch.Tensor):
+    """Per-channel mean and std [1, C, 1, 1] over the positions of two maps [1, C, h, w]."""
+    both = torch.cat([a.float(), b.float()], 0)
+    return both.mean((0, 2, 3), keepdim=True), both.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+
+
 def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: list[str], size: int,
                settings: MatchSettings | None = None, on_step=None, catalog=None) -> MatchResult:
     """The match from raw layer outputs {name: [1, C, h, w]} of the reference and the target.
@@ -390,9 +445,10 @@ def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: l
     st = settings or MatchSettings()
     use = catalog is not None and st.membership_weight > 0
     weights = [1.0] * len(layers) + ([st.membership_weight] if use else [])
+    stats = {name: _channel_stats(ref_taps[name], tgt_taps[name]) for name in layers} if st.whiten else {}
 
     def features(taps):
-        maps = [taps[name] for name in layers]
+        maps = [(taps[name] - stats[name][0]) / stats[name][1] if stats else taps[name] for name in layers]
         if use:
             from .catalog import soft_memberships
             maps.append(soft_memberships(catalog, taps[catalog.layer], st.membership_temperature))
@@ -434,12 +490,27 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
 
 
 # named settings compared by scripts/eval_match_landmarks.py: (settings, taps)
+_D = MatchSettings()
+TAPS = ["b16", "b64"]
 MATCH_METHODS = {
-    "paper": (MatchSettings(align=False, prior_weight=0.0), ["b16", "b64"]),
-    "default": (MatchSettings(), ["b16", "b64"]),
-    "align": (MatchSettings(align=True, prior_weight=0.0), ["b16", "b64"]),
-    "align_prior": (MatchSettings(align=True, prior_weight=0.05), ["b16", "b64"]),
-    "align_prior2": (MatchSettings(align=True, prior_weight=0.2), ["b16", "b64"]),
-    "member": (MatchSettings(membership_weight=1.0), ["b16", "b64"]),
-    "align_prior_member": (MatchSettings(align=True, prior_weight=0.05, membership_weight=1.0), ["b16", "b64"]),
+    "paper": (MatchSettings(align=False, prior_weight=0.0), TAPS),
+    "default": (_D, TAPS),
+    "align": (MatchSettings(align=True, prior_weight=0.0), TAPS),
+    "align_prior": (MatchSettings(align=True, prior_weight=0.05), TAPS),
+    "align_prior2": (MatchSettings(align=True, prior_weight=0.2), TAPS),
+    "member": (MatchSettings(membership_weight=1.0), TAPS),
+    "align_prior_member": (MatchSettings(align=True, prior_weight=0.05, membership_weight=1.0), TAPS),
+    # issue 16, second round
+    "whole16": (replace(_D, part_search=False), TAPS),
+    "whole32": (replace(_D, part_search=False, align_grid=32), TAPS),
+    "ctx2": (replace(_D, context=2.0), TAPS),
+    "ctx3": (replace(_D, context=3.0), TAPS),
+    "ctx4": (replace(_D, context=4.0), TAPS),
+    "ctx3_noprior": (replace(_D, context=3.0, prior_weight=0.0), TAPS),
+    "ctx3_white": (replace(_D, context=3.0, whiten=True), TAPS),
+    "ctx3_soft": (replace(_D, context=3.0, soft_peak=0.01), TAPS),
+    "ctx3_b32": (replace(_D, context=3.0), ["b16", "b32", "b64"]),
+    "ctx3_b32c": (replace(_D, context=3.0), ["b16", "b32.conv1", "b64"]),
+    "ctx3_b32only": (replace(_D, context=3.0), ["b32", "b64"]),
+    "whole32_white": (replace(_D, part_search=False, align_grid=32, whiten=True), TAPS),
 }
