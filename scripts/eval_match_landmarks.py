@@ -61,17 +61,21 @@ def warp_state(x: torch.Tensor, scale: float, angle: float, tx: float, ty: float
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+NOISE_FREE = "nf:"          # cache keys of the taps rendered with the noise inputs off
+
+
 @torch.no_grad()
-def render_with_taps(g, latents, warp=None):
+def render_with_taps(g, latents, warp=None, noise_mode="const"):
     """(image [1, 3, H, W], {tap: [1, C, h, w]}) of one latent, its 16x16 state warped when given."""
     styles = latents.styles_for(g)
     if warp is None:
-        img, feats = g.synthesis_from_styles(styles, taps=list(ALL_TAPS))
+        img, feats = g.synthesis_from_styles(styles, taps=list(ALL_TAPS), noise_mode=noise_mode)
         return img, feats
-    state, _ = g.synthesis_partial(styles, until=WARP_AT)
+    state, _ = g.synthesis_partial(styles, until=WARP_AT, noise_mode=noise_mode)
     state.x = warp_state(state.x, *warp)
     state.img = warp_state(state.img, *warp)
-    img, feats = g.synthesis_from_styles(styles, taps=[t for t in ALL_TAPS if t != "b16"], resume=state)
+    img, feats = g.synthesis_from_styles(styles, taps=[t for t in ALL_TAPS if t != "b16"], resume=state,
+                                         noise_mode=noise_mode)
     feats["b16"] = state.x
     return img, feats
 
@@ -85,6 +89,8 @@ def collect(g, face, pairs: int):
         for kind, lat, warp in (("ref", refs.select(i), None), ("aligned", tgts.select(i), None),
                                 ("warped", tgts.select(i), warps[i])):
             img, feats = render_with_taps(g, lat, warp)
+            _, quiet = render_with_taps(g, lat, warp, noise_mode="none")     # for settings with noise_free
+            feats.update({NOISE_FREE + k: v for k, v in quiet.items()})
             lm = face.landmarks(to_uint8(img))
             data[kind].append((feats, {**face.part_centres(lm), "landmarks": lm[0]}))   # all 478 kept
     return data
@@ -109,6 +115,8 @@ def evaluate(g, data, method: str, catalog):
     for kind in ("aligned", "warped"):
         out[kind] = {p: ([], []) for p in PARTS}
         for (rf, rc), (tf, tc) in zip(data["ref"], data[kind]):
+            if settings is not None and settings.noise_free:
+                rf, tf = ({k[len(NOISE_FREE):]: v for k, v in f.items() if k.startswith(NOISE_FREE)} for f in (rf, tf))
             for part in PARTS:
                 r, t = rc[part][0], tc[part][0]
                 if np.isnan(r).any() or np.isnan(t).any():

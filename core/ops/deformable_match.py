@@ -59,13 +59,26 @@ class MatchSettings:
     context: float = 0.0               # > 0: the part's kernel is a Gaussian window (sigma: this many mask radii)
     whiten: bool = False               # each tap's channels centred and scaled over the pair's two images
     soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
+    noise_free: bool = False           # features rendered with the noise inputs off (see extract_taps)
+    vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
+                                       # radius (of the side) of where the whole-image match puts it, and
+                                       # votes for the part centre; the weighted median of the votes wins
 
     def describe(self) -> str:
+        extra = "".join([", channels whitened over the pair" if self.whiten else "",
+                         f", context window sigma {self.context:g} radii" if self.context > 0 else "",
+                         f", soft-argmax peak T={self.soft_peak:g}" if self.soft_peak > 0 else ""])
         if not self.align:
-            return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper)"
-        return (f"whole-image match on a {self.align_grid} grid, then {self.steps} Adam steps from "
-                f"{len(self.part_scales)}x{len(self.part_angles)} starts around it, position prior weight "
-                f"{self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %")
+            return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper){extra}"
+        whole = f"whole-image match on a {self.align_grid} grid"
+        prior = f"position prior weight {self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %"
+        if not self.part_search:
+            return f"{whole} only (its mapping of the part centre){extra}"
+        if self.vote > 0:
+            return (f"{whole}, then every kernel point's best match within {100 * self.vote:g} % votes "
+                    f"(weighted median), {prior}{extra}")
+        return (f"{whole}, then {self.steps} Adam steps from {len(self.part_scales)}x{len(self.part_angles)} "
+                f"starts around it, {prior}{extra}")
 
 
 @dataclass
@@ -340,6 +353,40 @@ def context_window(mask: torch.Tensor, centre: tuple, factor: float) -> torch.Te
     return torch.maximum(mask.float().cpu(), g).to(mask.device)
 
 
+def _weighted_median(v: torch.Tensor, w: torch.Tensor) -> float:
+    order = torch.argsort(v)
+    c = torch.cumsum(w[order], 0)
+    return float(v[order][int(torch.searchsorted(c, c[-1] / 2))])
+
+
+def _vote(ref_feat, kmask, tgt_feat, whole: MatchResult, f: float, part: tuple, st: MatchSettings, floor: float):
+    """Point correspondences instead of one summed kernel: each point of the kernel (every sample,
+    no stride) takes its most similar target position near where the whole-image similarity maps
+    it, and the part centre is the weighted median of what those positions imply."""
+    size = ref_feat.shape[-1]
+    on = _placement(tgt_feat)
+    ref_feat, kmask = on(ref_feat), on(kmask)
+    offsets, weights, _, xs, ys, _ = kernel_points(kmask, size, floor)
+    pts = torch.stack([xs, ys], 1).float()
+    sim = rotation(on(whole.angle)) * whole.scale                                       # [2, 2]
+    c0 = on([(whole.ref_centre[0] + 0.5) * f - 0.5, (whole.ref_centre[1] + 0.5) * f - 0.5])
+    t0 = on([(whole.centre[0] + 0.5) * f - 0.5, (whole.centre[1] + 0.5) * f - 0.5])
+    expected = t0 + (pts - c0) @ sim.t()                                               # [N, 2]
+    kernel = ref_feat[:, ys, xs].t().float()
+    dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size)
+    grid = _full_grid(1, size, tgt_feat.device)[0]                                      # [S, S, 2]
+    d2 = ((grid[None] - expected[:, None, None, :]) ** 2).sum(-1)                       # [N, S, S]
+    score = dots - (st.prior_weight * d2 / (2 * (st.prior_sigma * size) ** 2) if st.prior_weight > 0 else 0)
+    score = score.masked_fill(d2 > (st.vote * size) ** 2, float("-inf"))
+    idx = score.flatten(1).argmax(1)
+    found = torch.stack([idx % size, idx // size], 1).float()
+    votes = found + (on(part) - pts) @ sim.t()
+    x, y = _weighted_median(votes[:, 0], weights), _weighted_median(votes[:, 1], weights)
+    best = float(dots.flatten(1).gather(1, idx[:, None]).mean())
+    return MatchResult(centre=(x, y), scale=whole.scale, angle=whole.angle, score=best, ref_centre=part,
+                       grid_size=size)
+
+
 def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                settings: MatchSettings | None = None, on_step=None) -> MatchResult:
     """The paper's matcher, or (``settings.align``) the part search started from the whole-image
@@ -360,6 +407,8 @@ def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.T
     if not st.part_search:
         ex, ey = reanchor(whole, to_coarse(part)).centre
         return replace(whole, centre=((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5), ref_centre=part, grid_size=size)
+    if st.vote > 0:
+        return _vote(ref_feat, kmask, tgt_feat, whole, f, part, st, floor)
     _, _, kc, _, _, _ = kernel_points(kmask.float(), st.kernel_span, floor)
     ex, ey = reanchor(whole, to_coarse(kc)).centre
     prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size) \
@@ -399,12 +448,19 @@ def default_match_layers(generator) -> list[str]:
 
 
 @torch.no_grad()
-def extract_taps(generator, latents, layers: list[str]) -> dict:
-    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN)."""
+def extract_taps(generator, latents, layers: list[str], noise_free: bool = False) -> dict:
+    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN).
+
+    ``noise_free``: the per-pixel noise inputs off. A checkpoint's constant noise is one pattern at
+    the same pixels of every image, so it makes features of two faces alike where they share
+    pixel positions rather than parts, which pulls a match back to where the part was."""
     if getattr(generator, "latent_kind", "ws") == "stylemap":
         _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
         return feats
     styles = latents.styles_for(generator)
+    if noise_free:
+        _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False, noise_mode="none")
+        return feats
     _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
                                                noise=latents.noise_for(generator))
     return feats
@@ -479,12 +535,12 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
     # one batched synthesis when the two can share a batch; an inverted photo (fitted noise maps)
     # and a sampled face (the checkpoint's noise) cannot, so they are synthesised one by one
     batchable = (target.ws is not None and reference.ws is not None
-                 and set(target.noise or ()) == set(reference.noise or ()))
+                 and (st.noise_free or set(target.noise or ()) == set(reference.noise or ())))
     if batchable:
-        both = extract_taps(generator, Latents.concat([target, reference]), names)
+        both = extract_taps(generator, Latents.concat([target, reference]), names, st.noise_free)
         tgt, ref = ({k: v[i:i + 1] for k, v in both.items()} for i in (0, 1))
     else:
-        tgt, ref = extract_taps(generator, target, names), extract_taps(generator, reference, names)
+        tgt, ref = (extract_taps(generator, x, names, st.noise_free) for x in (target, reference))
     match = match_taps(ref, tgt, ref_mask, layers, size, st, on_step, catalog)
     return match, transfer_mask(_resized_mask(ref_mask, generator.resolution), match, generator.resolution)
 
@@ -513,4 +569,19 @@ MATCH_METHODS = {
     "ctx3_b32c": (replace(_D, context=3.0), ["b16", "b32.conv1", "b64"]),
     "ctx3_b32only": (replace(_D, context=3.0), ["b32", "b64"]),
     "whole32_white": (replace(_D, part_search=False, align_grid=32, whiten=True), TAPS),
+    "white": (replace(_D, whiten=True), TAPS),
+    "white_b32": (replace(_D, whiten=True), ["b16", "b32", "b64"]),
+    "white_b32only": (replace(_D, whiten=True), ["b32"]),
+    "b32only": (_D, ["b32"]),
+    "white_ctx2": (replace(_D, whiten=True, context=2.0), TAPS),
+    "vote": (replace(_D, whiten=True, vote=0.12), ["b16", "b32", "b64"]),
+    "vote_ctx1.5": (replace(_D, whiten=True, vote=0.12, context=1.5), ["b16", "b32", "b64"]),
+    "vote_ctx1.5_32": (replace(_D, whiten=True, vote=0.12, context=1.5, align_grid=32), ["b16", "b32", "b64"]),
+    "vote_noprior": (replace(_D, whiten=True, vote=0.12, prior_weight=0.0), ["b16", "b32", "b64"]),
+    "vote_raw": (replace(_D, vote=0.12), TAPS),
+    "white_b32_g32": (replace(_D, whiten=True, align_grid=32), ["b16", "b32", "b64"]),
+    "vote_g32": (replace(_D, whiten=True, vote=0.12, align_grid=32), ["b16", "b32", "b64"]),
+    "white_b32_soft": (replace(_D, whiten=True, soft_peak=0.01), ["b16", "b32", "b64"]),
+    "white_b16only": (replace(_D, whiten=True), ["b16"]),
+    "white_b64only": (replace(_D, whiten=True), ["b64"]),
 }
