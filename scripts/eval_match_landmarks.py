@@ -33,7 +33,8 @@ from _face_reference import FaceReference, to_uint8  # noqa: E402
 
 load_pack()
 from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator  # noqa: E402
-from gan_local_edit.core.ops.deformable_match import MATCH_METHODS, match_grid_size, match_taps  # noqa: E402
+from gan_local_edit.core.ops.deformable_match import match_grid_size, match_taps  # noqa: E402
+from gan_local_edit.core.ops.match_methods import MATCH_METHODS  # noqa: E402
 from gan_local_edit.core.ops.deformable_match import rotation  # noqa: E402
 from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
 from gan_local_edit.core.ops.match_eval import disc_mask  # noqa: E402

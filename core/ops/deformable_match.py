@@ -29,8 +29,8 @@ from .autograd import normal_tensor, trainable
 
 @dataclass
 class MatchSettings:
-    steps: int = 40                    # the paper's 80-step schedule compressed 2x: the parallel
-    lr_scale: float = 0.5              # starts begin close, and the lattice polish settles the end
+    steps: int = 20                    # the paper's 80-step schedule compressed 4x (PAPER_SETTINGS: 2x): the
+    lr_scale: float = 0.5              # parallel starts begin close, and the lattice polish settles the end
     lr_angle: float = 5.0              # degrees
     lr_step: int | None = None         # StepLR period; None: a quarter of the steps (paper: 20 of 80)
     lr_gamma: float = 0.5
@@ -47,7 +47,7 @@ class MatchSettings:
     # beyond the paper: the whole image is matched first (coarse grid), and the part's search starts
     # from that similarity and is scored minus a position prior around where it maps the part
     align: bool = True                 # False: the paper's search (all starts, no prior)
-    align_grid: int = 16               # side of the grid of the whole-image match
+    align_grid: int = 32               # side of the grid of the whole-image match
     align_radius: float = 0.35         # the whole-image kernel: a disc of this radius (of the side), centred
     prior_weight: float = 0.05         # score units lost at one sigma from the expected centre (0: no prior)
     prior_sigma: float = 0.05          # of the image side
@@ -57,7 +57,7 @@ class MatchSettings:
     membership_temperature: float = 10.0   # this weight relative to each tap (0: not used)
     part_search: bool = True           # False (with align): the whole-image match's mapping of the part centre
     context: float = 0.0               # > 0: the part's kernel is a Gaussian window (sigma: this many mask radii)
-    whiten: bool = False               # each tap's channels centred and scaled over the pair's two images
+    whiten: bool = True                # each tap's channels centred and scaled over the pair's two images
     soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
     noise_free: bool = False           # features rendered with the noise inputs off (see extract_taps)
     vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
@@ -101,6 +101,11 @@ class MatchResult:
     def describe(self) -> str:
         return (f"ROI centre ({self.centre[0]:.1f}, {self.centre[1]:.1f}) of a {self.grid_size} grid, scale "
                 f"{self.scale:.3f}, angle {self.angle:+.1f} deg, similarity {self.score:.3f}")
+
+
+# the paper's search (Sec. 3.2) as this module implements it, for comparison: no whole-image stage,
+# no prior, raw features, 40 steps; with the paper's taps (default_match_layers(g)[::2] on 5+ blocks)
+PAPER_SETTINGS = MatchSettings(steps=40, align=False, prior_weight=0.0, whiten=False)
 
 
 def normalise_features(maps: list[torch.Tensor], size: int, weights: list[float] | None = None) -> torch.Tensor:
@@ -441,9 +446,10 @@ def warp_to_target(ref: torch.Tensor, match: MatchResult, size: int) -> torch.Te
 
 
 def default_match_layers(generator) -> list[str]:
-    """The paper's choice: the 3rd and 5th synthesis block outputs (clamped to what exists)."""
+    """The 3rd, 4th and 5th synthesis block outputs (clamped to what exists). The paper takes the
+    3rd and 5th; the 4th adds part detail between them (issue 16: b16, b32, b64 on 64 px)."""
     blocks = [l.name for l in generator.layers() if l.kind == "block"]
-    picks = [blocks[min(2, len(blocks) - 1)], blocks[min(4, len(blocks) - 1)]]
+    picks = [blocks[min(i, len(blocks) - 1)] for i in (2, 3, 4)]
     return list(dict.fromkeys(picks))
 
 
@@ -543,45 +549,3 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
         tgt, ref = (extract_taps(generator, x, names, st.noise_free) for x in (target, reference))
     match = match_taps(ref, tgt, ref_mask, layers, size, st, on_step, catalog)
     return match, transfer_mask(_resized_mask(ref_mask, generator.resolution), match, generator.resolution)
-
-
-# named settings compared by scripts/eval_match_landmarks.py: (settings, taps)
-_D = MatchSettings()
-TAPS = ["b16", "b64"]
-MATCH_METHODS = {
-    "paper": (MatchSettings(align=False, prior_weight=0.0), TAPS),
-    "default": (_D, TAPS),
-    "align": (MatchSettings(align=True, prior_weight=0.0), TAPS),
-    "align_prior": (MatchSettings(align=True, prior_weight=0.05), TAPS),
-    "align_prior2": (MatchSettings(align=True, prior_weight=0.2), TAPS),
-    "member": (MatchSettings(membership_weight=1.0), TAPS),
-    "align_prior_member": (MatchSettings(align=True, prior_weight=0.05, membership_weight=1.0), TAPS),
-    # issue 16, second round
-    "whole16": (replace(_D, part_search=False), TAPS),
-    "whole32": (replace(_D, part_search=False, align_grid=32), TAPS),
-    "ctx2": (replace(_D, context=2.0), TAPS),
-    "ctx3": (replace(_D, context=3.0), TAPS),
-    "ctx4": (replace(_D, context=4.0), TAPS),
-    "ctx3_noprior": (replace(_D, context=3.0, prior_weight=0.0), TAPS),
-    "ctx3_white": (replace(_D, context=3.0, whiten=True), TAPS),
-    "ctx3_soft": (replace(_D, context=3.0, soft_peak=0.01), TAPS),
-    "ctx3_b32": (replace(_D, context=3.0), ["b16", "b32", "b64"]),
-    "ctx3_b32c": (replace(_D, context=3.0), ["b16", "b32.conv1", "b64"]),
-    "ctx3_b32only": (replace(_D, context=3.0), ["b32", "b64"]),
-    "whole32_white": (replace(_D, part_search=False, align_grid=32, whiten=True), TAPS),
-    "white": (replace(_D, whiten=True), TAPS),
-    "white_b32": (replace(_D, whiten=True), ["b16", "b32", "b64"]),
-    "white_b32only": (replace(_D, whiten=True), ["b32"]),
-    "b32only": (_D, ["b32"]),
-    "white_ctx2": (replace(_D, whiten=True, context=2.0), TAPS),
-    "vote": (replace(_D, whiten=True, vote=0.12), ["b16", "b32", "b64"]),
-    "vote_ctx1.5": (replace(_D, whiten=True, vote=0.12, context=1.5), ["b16", "b32", "b64"]),
-    "vote_ctx1.5_32": (replace(_D, whiten=True, vote=0.12, context=1.5, align_grid=32), ["b16", "b32", "b64"]),
-    "vote_noprior": (replace(_D, whiten=True, vote=0.12, prior_weight=0.0), ["b16", "b32", "b64"]),
-    "vote_raw": (replace(_D, vote=0.12), TAPS),
-    "white_b32_g32": (replace(_D, whiten=True, align_grid=32), ["b16", "b32", "b64"]),
-    "vote_g32": (replace(_D, whiten=True, vote=0.12, align_grid=32), ["b16", "b32", "b64"]),
-    "white_b32_soft": (replace(_D, whiten=True, soft_peak=0.01), ["b16", "b32", "b64"]),
-    "white_b16only": (replace(_D, whiten=True), ["b16"]),
-    "white_b64only": (replace(_D, whiten=True), ["b64"]),
-}
