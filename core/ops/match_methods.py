@@ -27,6 +27,7 @@ MATCH_METHODS = {
     "ctx3": (replace(_R1, context=3.0), PAPER_TAPS),
     "ctx4": (replace(_R1, context=4.0), PAPER_TAPS),
     "white": (_W, PAPER_TAPS),
+    "round1_b32": (_R1, TAPS3),
     "whole32_white": (replace(_W, part_search=False, align_grid=32), PAPER_TAPS),
     "white_ctx2": (replace(_W, context=2.0), PAPER_TAPS),
     "white_b16only": (_W, ["b16"]),
