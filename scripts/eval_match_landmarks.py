@@ -13,7 +13,9 @@ Two target kinds:
 
 Evaluation only: needs ``pip install -r requirements-eval.txt`` (mediapipe); run it with that
 interpreter, e.g.  /work/venv-eval/bin/python scripts/eval_match_landmarks.py --pairs 200
-``--methods`` names settings of MATCH_METHODS (comma separated) compared on the same pairs.
+``--methods`` names settings of MATCH_METHODS (core/ops/match_methods.py, comma separated) compared
+on the same pairs, or ``oracle<percent>``: no matcher, the landmark moved like the landmarks near it.
+The cache keeps all 478 landmarks and, for ``noise_free`` settings, taps rendered without noise.
 """
 from __future__ import annotations
 

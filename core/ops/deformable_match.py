@@ -323,7 +323,7 @@ def _coarse(feat: torch.Tensor, size: int) -> torch.Tensor:
 
 def whole_image_match(ref_feat: torch.Tensor, tgt_feat: torch.Tensor, settings: MatchSettings) -> MatchResult:
     """The similarity that maps the reference's central region onto the target, on a coarse grid."""
-    g = settings.align_grid
+    g = min(settings.align_grid, ref_feat.shape[-1])       # never finer than the features' own grid
     disc = disc_mask(g, (g - 1) / 2, (g - 1) / 2, settings.align_radius * g)
     return match_features(_coarse(ref_feat, g), disc, _coarse(tgt_feat, g), settings)
 
@@ -407,7 +407,7 @@ def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.T
         return reanchor(match_features(ref_feat, kmask, tgt_feat, st, on_step, floor=floor), part)
     size = ref_feat.shape[-1]
     whole = whole_image_match(ref_feat, tgt_feat, st)
-    f = size / st.align_grid
+    f = size / whole.grid_size
     to_coarse = lambda p: ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5)  # noqa: E731
     if not st.part_search:
         ex, ey = reanchor(whole, to_coarse(part)).centre
