@@ -58,6 +58,7 @@ class MatchSettings:
     part_search: bool = True           # False (with align): the whole-image match's mapping of the part centre
     context: float = 0.0               # > 0: the part's kernel is a Gaussian window (sigma: this many mask radii)
     whiten: bool = True                # each tap's channels centred and scaled over the pair's two images
+                                       # (issue 16: the main gain on real landmarks; scores may be < 0)
     soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
     noise_free: bool = False           # features rendered with the noise inputs off (see extract_taps)
     vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
@@ -67,7 +68,8 @@ class MatchSettings:
     def describe(self) -> str:
         extra = "".join([", channels whitened over the pair" if self.whiten else "",
                          f", context window sigma {self.context:g} radii" if self.context > 0 else "",
-                         f", soft-argmax peak T={self.soft_peak:g}" if self.soft_peak > 0 else ""])
+                         f", soft-argmax peak T={self.soft_peak:g}" if self.soft_peak > 0 else "",
+                         ", features without noise" if self.noise_free else ""])
         if not self.align:
             return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper){extra}"
         whole = f"whole-image match on a {self.align_grid} grid"
