@@ -107,7 +107,7 @@ def oracle(rc: dict, tc: dict, part: str, size: int, radius: float):
     return r + (lt[near] - lr[near]).mean(0)
 
 
-def evaluate(g, data, method: str, catalog):
+def evaluate(g, data, method: str, catalog, stats=None):
     """kind -> part -> (errors, no-move errors) over the pairs where both faces were found.
 
     ``method``: a name of MATCH_METHODS, or ``oracle<percent>`` (see ``oracle``)."""
@@ -129,7 +129,7 @@ def evaluate(g, data, method: str, catalog):
                 else:
                     mask = disc_mask(size, float(r[0]), float(r[1]), 0.06 * size)
                     t0 = time.perf_counter()
-                    match = match_taps(rf, tf, mask, layers, grid, settings, catalog=catalog)
+                    match = match_taps(rf, tf, mask, layers, grid, settings, catalog=catalog, stats=stats)
                     t_match += time.perf_counter() - t0
                     n_match += 1
                     (x, y), _ = match.to_pixels(size)
@@ -160,6 +160,9 @@ def main(argv=None):
     p.add_argument("--pairs", type=int, default=200)
     p.add_argument("--methods", default="default,paper")
     p.add_argument("--first", type=int, default=0, help="evaluate only the first N pairs (0: all)")
+    p.add_argument("--sample-stats", type=int, default=0,
+                   help="whiten with per-channel statistics over the taps of the last N references of the "
+                        "cache (not evaluated when --first leaves them out) instead of each pair's own")
     p.add_argument("--cache", default="", help="file keeping the pairs' taps and landmarks between runs "
                    "(our own file, read with weights_only=True)")
     add_common_args(p, out=False).set_defaults(threads=1)   # small problems: more threads only add overhead
@@ -175,6 +178,12 @@ def main(argv=None):
         if args.cache:
             torch.save({k: [(f, {p: torch.from_numpy(c) for p, c in cs.items()}) for f, cs in v]
                         for k, v in data.items()}, args.cache)
+    stats = None
+    if args.sample_stats:
+        from gan_local_edit.core.ops.deformable_match import _channel_stats
+        last = [f for f, _ in data["ref"][-args.sample_stats:]]
+        stats = {t: _channel_stats(*[f[t] for f in last]) for t in ALL_TAPS}
+        print(f"whitening statistics: the taps of the last {args.sample_stats} references")
     if args.first:
         data = {k: v[:args.first] for k, v in data.items()}
         args.pairs = args.first
@@ -184,7 +193,7 @@ def main(argv=None):
           f"(1 px = {100 / g.resolution:.2f} %); eye_a / eye_b = iris 468 / 473; mouth = mean of 13, 14 "
           f"(collected in {time.time() - t0:.0f} s)")
     for method in filter(None, args.methods.split(",")):
-        res, per = evaluate(g, data, method, catalog)
+        res, per = evaluate(g, data, method, catalog, stats)
         report(method, res, per, args.pairs)
 
 

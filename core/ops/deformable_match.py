@@ -495,21 +495,26 @@ def _resized_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
 
 
-def _channel_stats(a: torch.Tensor, b: torch.Tensor):
-    """Per-channel mean and std [1, C, 1, 1] over the positions of two maps [1, C, h, w]."""
-    both = torch.cat([a.float(), b.float()], 0)
+def _channel_stats(*maps: torch.Tensor):
+    """Per-channel mean and std [1, C, 1, 1] over the positions of maps [1, C, h, w]."""
+    both = torch.cat([m.float() for m in maps], 0)
     return both.mean((0, 2, 3), keepdim=True), both.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
 
 
 def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: list[str], size: int,
-               settings: MatchSettings | None = None, on_step=None, catalog=None) -> MatchResult:
+               settings: MatchSettings | None = None, on_step=None, catalog=None, stats: dict | None = None
+               ) -> MatchResult:
     """The match from raw layer outputs {name: [1, C, h, w]} of the reference and the target.
 
-    ``ref_mask`` [H, W] at any resolution (resized to the match grid)."""
+    ``ref_mask`` [H, W] at any resolution (resized to the match grid). ``stats`` {name: (mean, std)
+    [1, C, 1, 1]}: whitening statistics to use instead of the pair's own (e.g. over many samples)."""
     st = settings or MatchSettings()
     use = catalog is not None and st.membership_weight > 0
     weights = [1.0] * len(layers) + ([st.membership_weight] if use else [])
-    stats = {name: _channel_stats(ref_taps[name], tgt_taps[name]) for name in layers} if st.whiten else {}
+    if st.whiten:
+        stats = stats or {name: _channel_stats(ref_taps[name], tgt_taps[name]) for name in layers}
+    else:
+        stats = {}
 
     def features(taps):
         maps = [(taps[name] - stats[name][0]) / stats[name][1] if stats else taps[name] for name in layers]
