@@ -60,6 +60,7 @@ class MatchSettings:
     whiten: bool = True                # each tap's channels centred and scaled over the pair's two images
                                        # (issue 16: the main gain on real landmarks; scores may be < 0)
     soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
+    tap_weights: tuple = ()            # weight of each tap in the similarity (empty: all 1)
     noise_free: bool = False           # features rendered with the noise inputs off (see extract_taps)
     vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
                                        # radius (of the side) of where the whole-image match puts it, and
@@ -510,7 +511,7 @@ def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: l
     [1, C, 1, 1]}: whitening statistics to use instead of the pair's own (e.g. over many samples)."""
     st = settings or MatchSettings()
     use = catalog is not None and st.membership_weight > 0
-    weights = [1.0] * len(layers) + ([st.membership_weight] if use else [])
+    weights = list(st.tap_weights or [1.0] * len(layers)) + ([st.membership_weight] if use else [])
     if st.whiten:
         stats = stats or {name: _channel_stats(ref_taps[name], tgt_taps[name]) for name in layers}
     else:

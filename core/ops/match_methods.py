@@ -49,4 +49,7 @@ MATCH_METHODS = {
     "wbg_c1": (replace(_W, align_grid=32), ["b16", "b32.conv1", "b32", "b64"]),
     "wbg_ctx15": (replace(_W, align_grid=32, context=1.5), TAPS3),
     "wbg_s20": (replace(_W, align_grid=32, steps=20), TAPS3),
+    "tw_half16": (replace(MatchSettings(), tap_weights=(0.5, 1.0, 1.0)), TAPS3),
+    "tw_b32x2": (replace(MatchSettings(), tap_weights=(1.0, 2.0, 1.0)), TAPS3),
+    "tw_b32mid": (replace(MatchSettings(), tap_weights=(0.5, 2.0, 0.5)), TAPS3),
 }
