@@ -59,10 +59,11 @@ class DeformableMatch:
             "reference_mask": ("MASK", {"tooltip": "The part to copy, on the reference image (1 = selected): "
                                                    "paint it in the mask editor, or use Catalog Mask."}),
             "feature_layers": ("STRING", {"default": "", "tooltip": "Comma-separated tap names; empty = the "
-                                                                    "3rd and 5th synthesis blocks (paper)."}),
-            "steps": ("INT", {"default": 40, "min": 0, "max": 1000,
-                              "tooltip": "Adam steps on scale and angle (paper: 80; 40 suffice with the "
-                                         "parallel starting hypotheses)."}),
+                                                                    "3rd, 4th and 5th synthesis blocks (the "
+                                                                    "paper: 3rd and 5th)."}),
+            "steps": ("INT", {"default": 20, "min": 0, "max": 1000,
+                              "tooltip": "Adam steps on scale and angle, per stage (paper: 80; 20 suffice "
+                                         "after the whole-image match and with parallel starts)."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
     def match(self, generator, target, reference, reference_mask, feature_layers, steps, unique_id=None):

@@ -19,7 +19,7 @@ counter-clockwise on screen; scale > 1 means the part is larger in the target.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +29,8 @@ from .autograd import normal_tensor, trainable
 
 @dataclass
 class MatchSettings:
-    steps: int = 40                    # the paper's 80-step schedule compressed 2x: the parallel
-    lr_scale: float = 0.5              # starts begin close, and the lattice polish settles the end
+    steps: int = 20                    # the paper's 80-step schedule compressed 4x (PAPER_SETTINGS: 2x): the
+    lr_scale: float = 0.5              # parallel starts begin close, and the lattice polish settles the end
     lr_angle: float = 5.0              # degrees
     lr_step: int | None = None         # StepLR period; None: a quarter of the steps (paper: 20 of 80)
     lr_gamma: float = 0.5
@@ -47,7 +47,7 @@ class MatchSettings:
     # beyond the paper: the whole image is matched first (coarse grid), and the part's search starts
     # from that similarity and is scored minus a position prior around where it maps the part
     align: bool = True                 # False: the paper's search (all starts, no prior)
-    align_grid: int = 16               # side of the grid of the whole-image match
+    align_grid: int = 32               # side of the grid of the whole-image match
     align_radius: float = 0.35         # the whole-image kernel: a disc of this radius (of the side), centred
     prior_weight: float = 0.05         # score units lost at one sigma from the expected centre (0: no prior)
     prior_sigma: float = 0.05          # of the image side
@@ -55,13 +55,33 @@ class MatchSettings:
     part_angles: tuple = (-8.0, 0.0, 8.0)
     membership_weight: float = 0.0     # with a catalog: its soft cluster memberships as one more map, of
     membership_temperature: float = 10.0   # this weight relative to each tap (0: not used)
+    part_search: bool = True           # False (with align): the whole-image match's mapping of the part centre
+    context: float = 0.0               # > 0: the part's kernel is a Gaussian window (sigma: this many mask radii)
+    whiten: bool = True                # each tap's channels centred and scaled over the pair's two images
+                                       # (issue 16: the main gain on real landmarks; scores may be < 0)
+    soft_peak: float = 0.0             # > 0: the final peak by soft-argmax at this temperature (0: parabola)
+    tap_weights: tuple = ()            # weight of each tap in the similarity (empty: all 1)
+    noise_free: bool = False           # features rendered with the noise inputs off (see extract_taps)
+    vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
+                                       # radius (of the side) of where the whole-image match puts it, and
+                                       # votes for the part centre; the weighted median of the votes wins
 
     def describe(self) -> str:
+        extra = "".join([", channels whitened over the pair" if self.whiten else "",
+                         f", context window sigma {self.context:g} radii" if self.context > 0 else "",
+                         f", soft-argmax peak T={self.soft_peak:g}" if self.soft_peak > 0 else "",
+                         ", features without noise" if self.noise_free else ""])
         if not self.align:
-            return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper)"
-        return (f"whole-image match on a {self.align_grid} grid, then {self.steps} Adam steps from "
-                f"{len(self.part_scales)}x{len(self.part_angles)} starts around it, position prior weight "
-                f"{self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %")
+            return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper){extra}"
+        whole = f"whole-image match on a {self.align_grid} grid"
+        prior = f"position prior weight {self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %"
+        if not self.part_search:
+            return f"{whole} only (its mapping of the part centre){extra}"
+        if self.vote > 0:
+            return (f"{whole}, then every kernel point's best match within {100 * self.vote:g} % votes "
+                    f"(weighted median), {prior}{extra}")
+        return (f"{whole}, then {self.steps} Adam steps from {len(self.part_scales)}x{len(self.part_angles)} "
+                f"starts around it, {prior}{extra}")
 
 
 @dataclass
@@ -86,6 +106,11 @@ class MatchResult:
                 f"{self.scale:.3f}, angle {self.angle:+.1f} deg, similarity {self.score:.3f}")
 
 
+# the paper's search (Sec. 3.2) as this module implements it, for comparison: no whole-image stage,
+# no prior, raw features, 40 steps; with the paper's taps (default_match_layers(g)[::2] on 5+ blocks)
+PAPER_SETTINGS = MatchSettings(steps=40, align=False, prior_weight=0.0, whiten=False)
+
+
 def normalise_features(maps: list[torch.Tensor], size: int, weights: list[float] | None = None) -> torch.Tensor:
     """Resize maps [B, C_i, h, w] to size x size, unit-normalise each per position, concatenate.
 
@@ -99,13 +124,13 @@ def normalise_features(maps: list[torch.Tensor], size: int, weights: list[float]
     return torch.cat(parts, dim=1) / math.sqrt(sum(weights))
 
 
-def kernel_points(mask: torch.Tensor, span: int):
+def kernel_points(mask: torch.Tensor, span: int, floor: float = 0.5):
     """Offsets p_n (relative to the mask centroid), weights and grid positions of the kernel.
 
-    ``mask`` [S, S] in [0, 1]; positions inside (> 0.5) are subsampled with a stride chosen
+    ``mask`` [S, S] in [0, 1]; positions inside (> ``floor``) are subsampled with a stride chosen
     so the kernel spans at most ``span`` samples per side.
     """
-    inside = mask > 0.5
+    inside = mask > floor
     if not inside.any():
         raise ValueError("the reference mask is empty: draw the part to copy (white = selected)")
     ys, xs = torch.nonzero(inside, as_tuple=True)
@@ -196,6 +221,17 @@ def _subpixel_peak(smap: torch.Tensor):
     return x + max(-0.5, min(0.5, dx)), y + max(-0.5, min(0.5, dy))
 
 
+def _soft_peak(smap: torch.Tensor, temperature: float, half: int = 2):
+    """(x, y) of the maximum of a 2-D map as the softmax-weighted mean position around it."""
+    size = smap.shape[-1]
+    y, x = divmod(int(torch.argmax(smap)), size)
+    y0, y1, x0, x1 = max(0, y - half), min(size, y + half + 1), max(0, x - half), min(size, x + half + 1)
+    w = torch.softmax(smap[y0:y1, x0:x1].flatten() / temperature, 0).view(y1 - y0, x1 - x0)
+    ys = torch.arange(y0, y1, dtype=w.dtype, device=w.device)
+    xs = torch.arange(x0, x1, dtype=w.dtype, device=w.device)
+    return float((w.sum(0) * xs).sum()), float((w.sum(1) * ys).sum())
+
+
 def _placement(features: torch.Tensor):
     """``on(x)``: x (a tensor or a list of numbers) as float32 on the features' device.
 
@@ -214,7 +250,7 @@ def _placement(features: torch.Tensor):
 
 def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                    settings: MatchSettings | None = None, on_step=None, prior=None,
-                   starts: list | None = None) -> MatchResult:
+                   starts: list | None = None, floor: float = 0.5) -> MatchResult:
     """Deformable matching on normalised feature maps [C, S, S] and a reference mask [S, S].
 
     1. every starting (s, alpha) is scored by its global maximum;
@@ -230,7 +266,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
         ref_feat, tgt_feat, ref_mask = (normal_tensor(t) for t in (ref_feat, tgt_feat, ref_mask))
         on = _placement(tgt_feat)
         ref_feat, ref_mask = on(ref_feat), on(ref_mask)
-        offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span)
+        offsets, weights, centre, xs, ys, _ = kernel_points(ref_mask, st.kernel_span, floor)
         kernel = ref_feat[:, ys, xs].t().float()                                           # [N, C]
         dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size).detach()
         starts = starts or [(s, a) for s in st.scales for a in st.angles]
@@ -276,7 +312,7 @@ def match_features(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: tor
             peaks = finals.flatten(1).max(1).values
             h = int(torch.argmax(peaks))
             smap = finals[h]
-    x, y = _subpixel_peak(smap)
+    x, y = _soft_peak(smap, st.soft_peak) if st.soft_peak > 0 else _subpixel_peak(smap)
     score = float(raw[h].flatten()[int(torch.argmax(smap))])
     hyps = [(starts[int(t)][0], starts[int(t)][1], float(s1), float(a1), float(p))
             for t, s1, a1, p in zip(top, s_end, a_end, peaks)]
@@ -290,7 +326,7 @@ def _coarse(feat: torch.Tensor, size: int) -> torch.Tensor:
 
 def whole_image_match(ref_feat: torch.Tensor, tgt_feat: torch.Tensor, settings: MatchSettings) -> MatchResult:
     """The similarity that maps the reference's central region onto the target, on a coarse grid."""
-    g = settings.align_grid
+    g = min(settings.align_grid, ref_feat.shape[-1])       # never finer than the features' own grid
     disc = disc_mask(g, (g - 1) / 2, (g - 1) / 2, settings.align_radius * g)
     return match_features(_coarse(ref_feat, g), disc, _coarse(tgt_feat, g), settings)
 
@@ -301,23 +337,93 @@ def disc_mask(size: int, cx: float, cy: float, r: float) -> torch.Tensor:
     return (((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r).float()
 
 
+def reanchor(match: MatchResult, ref_point: tuple) -> MatchResult:
+    """The same similarity, its centre being where it maps ``ref_point`` (reference, match grid)."""
+    if tuple(ref_point) == tuple(match.ref_centre):
+        return match
+    d = torch.tensor([ref_point[0] - match.ref_centre[0], ref_point[1] - match.ref_centre[1]])
+    x, y = (torch.tensor(match.centre) + match.scale * rotation(torch.tensor(match.angle)) @ d).tolist()
+    return replace(match, centre=(x, y), ref_centre=tuple(ref_point))
+
+
+CONTEXT_FLOOR = math.exp(-2.0)          # the context window is cut at two sigmas
+
+
+def context_window(mask: torch.Tensor, centre: tuple, factor: float) -> torch.Tensor:
+    """max(mask, a Gaussian around ``centre`` of sigma ``factor`` x the mask's radius) [S, S].
+
+    A circle a few pixels wide holds too few features to tell a part from its neighbours; the
+    window adds their surroundings, fading with the distance (kept down to CONTEXT_FLOOR)."""
+    radius = math.sqrt(float((mask > 0.5).sum()) / math.pi)
+    sigma = max(1.0, factor * radius)
+    yy, xx = torch.meshgrid(torch.arange(mask.shape[0]).float(), torch.arange(mask.shape[1]).float(), indexing="ij")
+    g = torch.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * sigma * sigma))
+    return torch.maximum(mask.float().cpu(), g).to(mask.device)
+
+
+def _weighted_median(v: torch.Tensor, w: torch.Tensor) -> float:
+    order = torch.argsort(v)
+    c = torch.cumsum(w[order], 0)
+    return float(v[order][int(torch.searchsorted(c, c[-1] / 2))])
+
+
+def _vote(ref_feat, kmask, tgt_feat, whole: MatchResult, f: float, part: tuple, st: MatchSettings, floor: float):
+    """Point correspondences instead of one summed kernel: each point of the kernel (every sample,
+    no stride) takes its most similar target position near where the whole-image similarity maps
+    it, and the part centre is the weighted median of what those positions imply."""
+    size = ref_feat.shape[-1]
+    on = _placement(tgt_feat)
+    ref_feat, kmask = on(ref_feat), on(kmask)
+    offsets, weights, _, xs, ys, _ = kernel_points(kmask, size, floor)
+    pts = torch.stack([xs, ys], 1).float()
+    sim = rotation(on(whole.angle)) * whole.scale                                       # [2, 2]
+    c0 = on([(whole.ref_centre[0] + 0.5) * f - 0.5, (whole.ref_centre[1] + 0.5) * f - 0.5])
+    t0 = on([(whole.centre[0] + 0.5) * f - 0.5, (whole.centre[1] + 0.5) * f - 0.5])
+    expected = t0 + (pts - c0) @ sim.t()                                               # [N, 2]
+    kernel = ref_feat[:, ys, xs].t().float()
+    dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size)
+    grid = _full_grid(1, size, tgt_feat.device)[0]                                      # [S, S, 2]
+    d2 = ((grid[None] - expected[:, None, None, :]) ** 2).sum(-1)                       # [N, S, S]
+    score = dots - (st.prior_weight * d2 / (2 * (st.prior_sigma * size) ** 2) if st.prior_weight > 0 else 0)
+    score = score.masked_fill(d2 > (st.vote * size) ** 2, float("-inf"))
+    idx = score.flatten(1).argmax(1)
+    found = torch.stack([idx % size, idx // size], 1).float()
+    votes = found + (on(part) - pts) @ sim.t()
+    x, y = _weighted_median(votes[:, 0], weights), _weighted_median(votes[:, 1], weights)
+    best = float(dots.flatten(1).gather(1, idx[:, None]).mean())
+    return MatchResult(centre=(x, y), scale=whole.scale, angle=whole.angle, score=best, ref_centre=part,
+                       grid_size=size)
+
+
 def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.Tensor,
                settings: MatchSettings | None = None, on_step=None) -> MatchResult:
     """The paper's matcher, or (``settings.align``) the part search started from the whole-image
-    match and held near the place it maps the part to by the position prior."""
+    match and held near the place it maps the part to by the position prior.
+
+    With ``settings.context`` the kernel is the part's Gaussian context window; the result is
+    re-anchored at the mask's centre either way."""
     st = settings or MatchSettings()
+    _, _, part, _, _, _ = kernel_points(ref_mask.float(), st.kernel_span)
+    kmask, floor = ((context_window(ref_mask, part, st.context), CONTEXT_FLOOR) if st.context > 0
+                    else (ref_mask, 0.5))
     if not st.align:
-        return match_features(ref_feat, ref_mask, tgt_feat, st, on_step)
+        return reanchor(match_features(ref_feat, kmask, tgt_feat, st, on_step, floor=floor), part)
     size = ref_feat.shape[-1]
     whole = whole_image_match(ref_feat, tgt_feat, st)
-    f = size / st.align_grid
-    _, _, (cx, cy), _, _, _ = kernel_points(ref_mask.float(), st.kernel_span)
-    d = torch.tensor([(cx + 0.5) / f - 0.5 - whole.ref_centre[0], (cy + 0.5) / f - 0.5 - whole.ref_centre[1]])
-    ex, ey = (torch.tensor(whole.centre) + whole.scale * rotation(torch.tensor(whole.angle)) @ d).tolist()
+    f = size / whole.grid_size
+    to_coarse = lambda p: ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5)  # noqa: E731
+    if not st.part_search:
+        ex, ey = reanchor(whole, to_coarse(part)).centre
+        return replace(whole, centre=((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5), ref_centre=part, grid_size=size)
+    if st.vote > 0:
+        return _vote(ref_feat, kmask, tgt_feat, whole, f, part, st, floor)
+    _, _, kc, _, _, _ = kernel_points(kmask.float(), st.kernel_span, floor)
+    ex, ey = reanchor(whole, to_coarse(kc)).centre
     prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size) \
         if st.prior_weight > 0 else None
     starts = [(whole.scale * s, whole.angle + a) for s in st.part_scales for a in st.part_angles]
-    return match_features(ref_feat, ref_mask, tgt_feat, st, on_step, prior=prior, starts=starts)
+    m = match_features(ref_feat, kmask, tgt_feat, st, on_step, prior=prior, starts=starts, floor=floor)
+    return reanchor(m, part)
 
 
 def transfer_mask(ref_mask: torch.Tensor, match: MatchResult, size: int | None = None) -> torch.Tensor:
@@ -343,19 +449,27 @@ def warp_to_target(ref: torch.Tensor, match: MatchResult, size: int) -> torch.Te
 
 
 def default_match_layers(generator) -> list[str]:
-    """The paper's choice: the 3rd and 5th synthesis block outputs (clamped to what exists)."""
+    """The 3rd, 4th and 5th synthesis block outputs (clamped to what exists). The paper takes the
+    3rd and 5th; the 4th adds part detail between them (issue 16: b16, b32, b64 on 64 px)."""
     blocks = [l.name for l in generator.layers() if l.kind == "block"]
-    picks = [blocks[min(2, len(blocks) - 1)], blocks[min(4, len(blocks) - 1)]]
+    picks = [blocks[min(i, len(blocks) - 1)] for i in (2, 3, 4)]
     return list(dict.fromkeys(picks))
 
 
 @torch.no_grad()
-def extract_taps(generator, latents, layers: list[str]) -> dict:
-    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN)."""
+def extract_taps(generator, latents, layers: list[str], noise_free: bool = False) -> dict:
+    """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN).
+
+    ``noise_free``: the per-pixel noise inputs off. A checkpoint's constant noise is one pattern at
+    the same pixels of every image, so it makes features of two faces alike where they share
+    pixel positions rather than parts, which pulls a match back to where the part was."""
     if getattr(generator, "latent_kind", "ws") == "stylemap":
         _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
         return feats
     styles = latents.styles_for(generator)
+    if noise_free:
+        _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False, noise_mode="none")
+        return feats
     _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
                                                noise=latents.noise_for(generator))
     return feats
@@ -382,17 +496,29 @@ def _resized_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(m[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
 
 
+def _channel_stats(*maps: torch.Tensor):
+    """Per-channel mean and std [1, C, 1, 1] over the positions of maps [1, C, h, w]."""
+    both = torch.cat([m.float() for m in maps], 0)
+    return both.mean((0, 2, 3), keepdim=True), both.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+
+
 def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: list[str], size: int,
-               settings: MatchSettings | None = None, on_step=None, catalog=None) -> MatchResult:
+               settings: MatchSettings | None = None, on_step=None, catalog=None, stats: dict | None = None
+               ) -> MatchResult:
     """The match from raw layer outputs {name: [1, C, h, w]} of the reference and the target.
 
-    ``ref_mask`` [H, W] at any resolution (resized to the match grid)."""
+    ``ref_mask`` [H, W] at any resolution (resized to the match grid). ``stats`` {name: (mean, std)
+    [1, C, 1, 1]}: whitening statistics to use instead of the pair's own (e.g. over many samples)."""
     st = settings or MatchSettings()
     use = catalog is not None and st.membership_weight > 0
-    weights = [1.0] * len(layers) + ([st.membership_weight] if use else [])
+    weights = list(st.tap_weights or [1.0] * len(layers)) + ([st.membership_weight] if use else [])
+    if st.whiten:
+        stats = stats or {name: _channel_stats(ref_taps[name], tgt_taps[name]) for name in layers}
+    else:
+        stats = {}
 
     def features(taps):
-        maps = [taps[name] for name in layers]
+        maps = [(taps[name] - stats[name][0]) / stats[name][1] if stats else taps[name] for name in layers]
         if use:
             from .catalog import soft_memberships
             maps.append(soft_memberships(catalog, taps[catalog.layer], st.membership_temperature))
@@ -423,23 +549,11 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
     # one batched synthesis when the two can share a batch; an inverted photo (fitted noise maps)
     # and a sampled face (the checkpoint's noise) cannot, so they are synthesised one by one
     batchable = (target.ws is not None and reference.ws is not None
-                 and set(target.noise or ()) == set(reference.noise or ()))
+                 and (st.noise_free or set(target.noise or ()) == set(reference.noise or ())))
     if batchable:
-        both = extract_taps(generator, Latents.concat([target, reference]), names)
+        both = extract_taps(generator, Latents.concat([target, reference]), names, st.noise_free)
         tgt, ref = ({k: v[i:i + 1] for k, v in both.items()} for i in (0, 1))
     else:
-        tgt, ref = extract_taps(generator, target, names), extract_taps(generator, reference, names)
+        tgt, ref = (extract_taps(generator, x, names, st.noise_free) for x in (target, reference))
     match = match_taps(ref, tgt, ref_mask, layers, size, st, on_step, catalog)
     return match, transfer_mask(_resized_mask(ref_mask, generator.resolution), match, generator.resolution)
-
-
-# named settings compared by scripts/eval_match_landmarks.py: (settings, taps)
-MATCH_METHODS = {
-    "paper": (MatchSettings(align=False, prior_weight=0.0), ["b16", "b64"]),
-    "default": (MatchSettings(), ["b16", "b64"]),
-    "align": (MatchSettings(align=True, prior_weight=0.0), ["b16", "b64"]),
-    "align_prior": (MatchSettings(align=True, prior_weight=0.05), ["b16", "b64"]),
-    "align_prior2": (MatchSettings(align=True, prior_weight=0.2), ["b16", "b64"]),
-    "member": (MatchSettings(membership_weight=1.0), ["b16", "b64"]),
-    "align_prior_member": (MatchSettings(align=True, prior_weight=0.05, membership_weight=1.0), ["b16", "b64"]),
-}
