@@ -75,6 +75,31 @@ def test_position_prior_decides_between_two_copies_of_a_part():
         assert abs(m.centre[0] - expected[0]) < 1 and abs(m.centre[1] - expected[1]) < 1, (expected, m.centre)
 
 
+def test_refine_stage_moves_only_the_centre_to_the_shifted_part():
+    """A match that is 3 px off horizontally and 1 px vertically is corrected by the final search in
+    the image maps, within its window, both as cosines and as NCC; a window too narrow cannot."""
+    from gan_local_edit.core.ops.match_refine import refine_centre
+    gen = torch.Generator().manual_seed(4)
+    ref = torch.nn.functional.interpolate(torch.randn(1, 3, 12, 12, generator=gen), size=(32, 32),
+                                          mode="bicubic", align_corners=False)
+    tgt = torch.roll(ref, shifts=(1, 3), dims=(2, 3))[0]         # the part at (17, 15) instead of (14, 14)
+    off = MatchResult(centre=(14.0, 14.0), scale=1.0, angle=5.0, score=1, ref_centre=(14.0, 14.0), grid_size=32)
+    for ncc in (False, True):
+        m = refine_centre(ref[0], tgt, disc(32, 14, 14, 4), off, (4, 4), ncc)
+        assert abs(m.centre[0] - 17) < 0.6 and abs(m.centre[1] - 15) < 0.6, (ncc, m.centre)
+        assert (m.scale, m.angle, m.ref_centre) == (off.scale, off.angle, off.ref_centre)
+    narrow = refine_centre(ref[0], tgt, disc(32, 14, 14, 4), off, (1, 1))
+    assert abs(narrow.centre[0] - 17) > 1
+
+
+def test_anisotropic_prior_is_weaker_across():
+    from gan_local_edit.core.ops.deformable_match import _penalty
+    pts = torch.tensor([[13.0, 10.0], [10.0, 13.0]])
+    iso, aniso = _penalty(pts, (10, 10, 1.0, 3.0)), _penalty(pts, (10, 10, 1.0, 3.0, 6.0))
+    torch.testing.assert_close(iso, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(aniso, torch.tensor([0.125, 0.5]))
+
+
 def test_identity_warp_and_mask_transfer():
     m = disc(32, 12, 20, 5)
     ident = MatchResult(centre=(12, 20), scale=1.0, angle=0.0, score=1, ref_centre=(12, 20), grid_size=32)
@@ -99,6 +124,8 @@ def test_self_match_on_a_generator(tiny_generator):
     assert abs(match.centre[0] - 8) <= 1 and abs(match.centre[1] - 10) <= 1
     assert abs(match.scale - 1) < 0.15 and abs(match.angle) < 10
     assert tmask.shape == (16, 16) and (tmask > 0.5).sum() > 10
+    fine, _ = detect_roi(g, lat, lat, mask, settings=MatchSettings(steps=20, refine_taps=("rgb",)))
+    assert abs(fine.centre[0] - 8) <= 1 and abs(fine.centre[1] - 10) <= 1
 
 
 @pytest.fixture(scope="module")

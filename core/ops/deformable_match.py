@@ -51,6 +51,7 @@ class MatchSettings:
     align_radius: float = 0.35         # the whole-image kernel: a disc of this radius (of the side), centred
     prior_weight: float = 0.05         # score units lost at one sigma from the expected centre (0: no prior)
     prior_sigma: float = 0.05          # of the image side
+    prior_sigma_x: float = 0.0         # > 0: the prior's horizontal sigma (of the side), else prior_sigma
     part_scales: tuple = (0.9, 1.0, 1.1)      # starts of the part search, relative to the whole-image match
     part_angles: tuple = (-8.0, 0.0, 8.0)
     membership_weight: float = 0.0     # with a catalog: its soft cluster memberships as one more map, of
@@ -65,16 +66,28 @@ class MatchSettings:
     vote: float = 0.0                  # > 0 (with align): each kernel point finds its best match within this
                                        # radius (of the side) of where the whole-image match puts it, and
                                        # votes for the part centre; the weighted median of the votes wins
+    refine_taps: tuple = ()            # issue 16 round 3: a final search of the centre alone in these maps
+                                       # ("rgb": the image), whitened over the pair (empty: none)
+    refine_window: tuple = (4, 4)      # within +- this many match-grid pixels in x and y
+    refine_ncc: bool = False           # the patch as one vector (normalised cross-correlation), else cosines
+    refine_context: float = 0.0        # > 0: its kernel is the context window (see ``context``)
+    refine_prior: float = 0.0          # > 0: a cost for leaving the match's centre (sigmas: the prior's)
 
     def describe(self) -> str:
         extra = "".join([", channels whitened over the pair" if self.whiten else "",
                          f", context window sigma {self.context:g} radii" if self.context > 0 else "",
                          f", soft-argmax peak T={self.soft_peak:g}" if self.soft_peak > 0 else "",
-                         ", features without noise" if self.noise_free else ""])
+                         ", features without noise" if self.noise_free else "",
+                         (f", then the centre alone searched +-{self.refine_window[0]}x{self.refine_window[1]} px "
+                          f"in {'+'.join(self.refine_taps)}" + (" (NCC)" if self.refine_ncc else "")
+                          + (f" with prior {self.refine_prior:g}" if self.refine_prior else "")
+                          + (f", context {self.refine_context:g}" if self.refine_context else ""))
+                         if self.refine_taps else ""])
         if not self.align:
             return f"{self.steps} Adam steps, {len(self.scales)}x{len(self.angles)} starts (the paper){extra}"
         whole = f"whole-image match on a {self.align_grid} grid"
-        prior = f"position prior weight {self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %"
+        prior = f"position prior weight {self.prior_weight:g}, sigma {100 * self.prior_sigma:g} %" + (
+            f" (horizontal {100 * self.prior_sigma_x:g} %)" if self.prior_sigma_x else "")
         if not self.part_search:
             return f"{whole} only (its mapping of the part centre){extra}"
         if self.vote > 0:
@@ -168,12 +181,13 @@ def _sample_sum(dots, offsets, weights, scale, angle, grid, size):
 
 def _penalty(grid: torch.Tensor, prior) -> torch.Tensor | float:
     """The position prior's cost at grid positions [..., 2]: weight * d^2 / (2 sigma^2), d the
-    distance to the expected centre; ``prior`` = (x, y, weight, sigma in pixels) or None."""
+    distance to the expected centre; ``prior`` = (x, y, weight, sigma in pixels[, horizontal
+    sigma in pixels]) or None."""
     if prior is None:
         return 0.0
-    x, y, w, sigma = prior
-    d2 = (grid[..., 0] - x) ** 2 + (grid[..., 1] - y) ** 2
-    return w * d2 / (2 * sigma * sigma)
+    x, y, w, sigma = prior[:4]
+    sx = prior[4] if len(prior) > 4 else sigma
+    return w * ((grid[..., 0] - x) ** 2 / (2 * sx * sx) + (grid[..., 1] - y) ** 2 / (2 * sigma * sigma))
 
 
 def _full_grid(h, size, dev, stride=1):
@@ -207,8 +221,8 @@ def _polish(dots, offsets, weights, scale, angle, where, window, size, rounds=2,
 
 
 def _subpixel_peak(smap: torch.Tensor):
-    """(x, y) of the maximum of a 2-D map, refined by a parabola through its neighbours."""
-    size = smap.shape[-1]
+    """(x, y) of the maximum of a 2-D map [H, W], refined by a parabola through its neighbours."""
+    h, size = smap.shape[-2:]
     idx = int(torch.argmax(smap))
     y, x = divmod(idx, size)
 
@@ -217,7 +231,7 @@ def _subpixel_peak(smap: torch.Tensor):
         return 0.0 if den >= 0 else float(0.5 * (a - c) / den)
 
     dx = refine(smap[y, x - 1], smap[y, x], smap[y, x + 1]) if 0 < x < size - 1 else 0.0
-    dy = refine(smap[y - 1, x], smap[y, x], smap[y + 1, x]) if 0 < y < size - 1 else 0.0
+    dy = refine(smap[y - 1, x], smap[y, x], smap[y + 1, x]) if 0 < y < h - 1 else 0.0
     return x + max(-0.5, min(0.5, dx)), y + max(-0.5, min(0.5, dy))
 
 
@@ -419,8 +433,8 @@ def match_part(ref_feat: torch.Tensor, ref_mask: torch.Tensor, tgt_feat: torch.T
         return _vote(ref_feat, kmask, tgt_feat, whole, f, part, st, floor)
     _, _, kc, _, _, _ = kernel_points(kmask.float(), st.kernel_span, floor)
     ex, ey = reanchor(whole, to_coarse(kc)).centre
-    prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size) \
-        if st.prior_weight > 0 else None
+    prior = ((ex + 0.5) * f - 0.5, (ey + 0.5) * f - 0.5, st.prior_weight, st.prior_sigma * size,
+             (st.prior_sigma_x or st.prior_sigma) * size) if st.prior_weight > 0 else None
     starts = [(whole.scale * s, whole.angle + a) for s in st.part_scales for a in st.part_angles]
     m = match_features(ref_feat, kmask, tgt_feat, st, on_step, prior=prior, starts=starts, floor=floor)
     return reanchor(m, part)
@@ -456,23 +470,26 @@ def default_match_layers(generator) -> list[str]:
     return list(dict.fromkeys(picks))
 
 
+RGB_TAP = "rgb"          # the image, usable as a tap (e.g. in refine_taps)
+
+
 @torch.no_grad()
 def extract_taps(generator, latents, layers: list[str], noise_free: bool = False) -> dict:
     """Raw outputs {name: [B, C, h, w]} of the chosen layers for latents' images (StyleGAN2 or StyleMapGAN).
 
     ``noise_free``: the per-pixel noise inputs off. A checkpoint's constant noise is one pattern at
     the same pixels of every image, so it makes features of two faces alike where they share
-    pixel positions rather than parts, which pulls a match back to where the part was."""
+    pixel positions rather than parts, which pulls a match back to where the part was.
+    The name ``RGB_TAP`` among ``layers`` asks for the image itself [B, 3, H, W]."""
+    want_img = RGB_TAP in layers
+    layers = [name for name in layers if name != RGB_TAP]
     if getattr(generator, "latent_kind", "ws") == "stylemap":
-        _, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
-        return feats
-    styles = latents.styles_for(generator)
-    if noise_free:
-        _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False, noise_mode="none")
-        return feats
-    _, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=False,
-                                               noise=latents.noise_for(generator))
-    return feats
+        img, feats = generator.synthesis(latents.stylemap_for(generator), taps=layers)
+    else:
+        styles = latents.styles_for(generator)
+        noise = {"noise_mode": "none"} if noise_free else {"noise": latents.noise_for(generator)}
+        img, feats = generator.synthesis_from_styles(styles, taps=layers, return_image=want_img, **noise)
+    return {**feats, RGB_TAP: img} if want_img else feats
 
 
 @torch.no_grad()
@@ -525,7 +542,26 @@ def match_taps(ref_taps: dict, tgt_taps: dict, ref_mask: torch.Tensor, layers: l
         return normalise_features(maps, size, weights)[0]
     ref, tgt = features(ref_taps), features(tgt_taps)
     grid_mask = _resized_mask(ref_mask, size)
-    return match_part(ref, grid_mask, tgt, st, on_step)
+    match = match_part(ref, grid_mask, tgt, st, on_step)
+    return _refine(ref_taps, tgt_taps, grid_mask, match, st) if st.refine_taps else match
+
+
+def _refine(ref_taps: dict, tgt_taps: dict, grid_mask: torch.Tensor, match: MatchResult, st: MatchSettings):
+    """The match's centre searched again in ``st.refine_taps`` (see match_refine)."""
+    from .match_refine import refine_centre
+    size = grid_mask.shape[-1]
+    names = list(st.refine_taps)
+    stats = {n: _channel_stats(ref_taps[n], tgt_taps[n]) for n in names}
+
+    def maps(taps):     # whitened, each tap scaled to the same total energy whatever its channel count
+        return torch.cat([F.interpolate(((taps[n] - stats[n][0]) / stats[n][1]).float(), size=(size, size),
+                                        mode="bilinear", align_corners=False) / math.sqrt(taps[n].shape[1])
+                          for n in names], 1)[0]
+    kmask, floor = ((context_window(grid_mask, match.ref_centre, st.refine_context), CONTEXT_FLOOR)
+                    if st.refine_context > 0 else (grid_mask, 0.5))
+    sigma = st.prior_sigma * size
+    prior = (st.refine_prior, (st.prior_sigma_x or st.prior_sigma) * size, sigma) if st.refine_prior > 0 else None
+    return refine_centre(maps(ref_taps), maps(tgt_taps), kmask, match, st.refine_window, st.refine_ncc, floor, prior)
 
 
 def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: list[str] | None = None,
@@ -543,8 +579,8 @@ def detect_roi(generator, target, reference, ref_mask: torch.Tensor, layers: lis
     st = settings or MatchSettings()
     if catalog is not None:
         catalog.check_generator(generator)
-    names = list(dict.fromkeys(layers + ([catalog.layer] if catalog is not None and st.membership_weight > 0
-                                         else [])))
+    names = list(dict.fromkeys(layers + list(st.refine_taps)
+                               + ([catalog.layer] if catalog is not None and st.membership_weight > 0 else [])))
     from ..latents import Latents
     # one batched synthesis when the two can share a batch; an inverted photo (fitted noise maps)
     # and a sampled face (the checkpoint's noise) cannot, so they are synthesised one by one

@@ -52,4 +52,14 @@ MATCH_METHODS = {
     "tw_half16": (replace(MatchSettings(), tap_weights=(0.5, 1.0, 1.0)), TAPS3),
     "tw_b32x2": (replace(MatchSettings(), tap_weights=(1.0, 2.0, 1.0)), TAPS3),
     "tw_b32mid": (replace(MatchSettings(), tap_weights=(0.5, 2.0, 0.5)), TAPS3),
+    # issue 16, third round: pixel-level fine stage, horizontal freedom (measured from the default)
+    "rgb_tap": (MatchSettings(), TAPS3 + ["rgb"]),
+    "ref_rgb4": (replace(MatchSettings(), refine_taps=("rgb",)), TAPS3),
+    "ref_rgb4_ncc": (replace(MatchSettings(), refine_taps=("rgb",), refine_ncc=True), TAPS3),
+    "ref_rgbb64": (replace(MatchSettings(), refine_taps=("rgb", "b64")), TAPS3),
+    "ref_rgb4_ctx2": (replace(MatchSettings(), refine_taps=("rgb",), refine_context=2.0), TAPS3),
+    "ref_rgb_h8": (replace(MatchSettings(), refine_taps=("rgb",), refine_window=(8, 1)), TAPS3),
+    "ref_taps_h8": (replace(MatchSettings(), refine_taps=tuple(TAPS3), refine_window=(8, 1)), TAPS3),
+    "aniso_x2": (replace(MatchSettings(), prior_sigma_x=0.10), TAPS3),
+    "aniso_x3": (replace(MatchSettings(), prior_sigma_x=0.15), TAPS3),
 }
