@@ -156,11 +156,14 @@ def _edit_stylecodes(generator, space, src, ref, full, m_tgt, placement, feather
     if space == "w":
         return _stylecodes_of_both(generator, src, full)
     codes_src, codes_ref = _stylecodes_of_both(generator, src, ref)
+    weights = {}                                    # one pooled mask per resolution (two stylecodes each)
     edit = []
     for cs, cr in zip(codes_src, codes_ref):
         size = cs.shape[-1]
         cr = warp_to_target(cr, placement, size) if placement is not None else cr
-        edit.append(torch.lerp(cs, cr, pool_mask(m_tgt, size, feather)))
+        if size not in weights:
+            weights[size] = pool_mask(m_tgt, size, feather)
+        edit.append(torch.lerp(cs, cr, weights[size]))
     return codes_src, edit
 
 
