@@ -398,7 +398,9 @@ def _vote(ref_feat, kmask, tgt_feat, whole: MatchResult, f: float, part: tuple, 
     dots = (kernel @ tgt_feat.reshape(tgt_feat.shape[0], -1).float()).view(-1, size, size)
     grid = _full_grid(1, size, tgt_feat.device)[0]                                      # [S, S, 2]
     d2 = ((grid[None] - expected[:, None, None, :]) ** 2).sum(-1)                       # [N, S, S]
-    score = dots - (st.prior_weight * d2 / (2 * (st.prior_sigma * size) ** 2) if st.prior_weight > 0 else 0)
+    prior = ((expected[:, 0, None, None], expected[:, 1, None, None], st.prior_weight, st.prior_sigma * size,
+              (st.prior_sigma_x or st.prior_sigma) * size) if st.prior_weight > 0 else None)
+    score = dots - _penalty(grid[None], prior)
     score = score.masked_fill(d2 > (st.vote * size) ** 2, float("-inf"))
     idx = score.flatten(1).argmax(1)
     found = torch.stack([idx % size, idx // size], 1).float()
@@ -559,8 +561,8 @@ def _refine(ref_taps: dict, tgt_taps: dict, grid_mask: torch.Tensor, match: Matc
                           for n in names], 1)[0]
     kmask, floor = ((context_window(grid_mask, match.ref_centre, st.refine_context), CONTEXT_FLOOR)
                     if st.refine_context > 0 else (grid_mask, 0.5))
-    sigma = st.prior_sigma * size
-    prior = (st.refine_prior, (st.prior_sigma_x or st.prior_sigma) * size, sigma) if st.refine_prior > 0 else None
+    prior = ((st.refine_prior, st.prior_sigma * size, (st.prior_sigma_x or st.prior_sigma) * size)
+             if st.refine_prior > 0 else None)
     return refine_centre(maps(ref_taps), maps(tgt_taps), kmask, match, st.refine_window, st.refine_ncc, floor, prior)
 
 

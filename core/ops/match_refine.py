@@ -35,8 +35,8 @@ def refine_centre(ref_maps: torch.Tensor, tgt_maps: torch.Tensor, kmask: torch.T
     """The match with its centre moved to the best place within +-window (x, y) pixels.
 
     ``ref_maps``, ``tgt_maps`` [C, S, S] on the match grid; ``kmask`` [S, S] the part's kernel
-    weights; ``prior``: (weight, sigma x, sigma y) in pixels, a cost for leaving the match's centre."""
-    from .deformable_match import _subpixel_peak, kernel_points, rotation
+    weights; ``prior``: (weight, sigma, horizontal sigma) in pixels, a cost for leaving the match's centre."""
+    from .deformable_match import _penalty, _subpixel_peak, kernel_points, rotation
     size, dev = kmask.shape[-1], tgt_maps.device
     offsets, weights, c, xs, ys, _ = kernel_points(kmask.float().to(dev), size, floor)   # every sample
     offsets = offsets + torch.tensor([c[0] - match.ref_centre[0], c[1] - match.ref_centre[1]], device=dev)
@@ -53,8 +53,7 @@ def refine_centre(ref_maps: torch.Tensor, tgt_maps: torch.Tensor, kmask: torch.T
                         align_corners=False)[0].view(-1, py, px, n)
     smap = _patch_similarity(ref_maps[:, ys, xs].float(), tgt, weights, ncc)
     if prior is not None:
-        w, sx, sy = prior
-        smap = smap - w * ((gx - match.centre[0]) ** 2 / (2 * sx * sx) + (gy - match.centre[1]) ** 2 / (2 * sy * sy))
+        smap = smap - _penalty(pos, (match.centre[0], match.centre[1], *prior))
     x, y = _subpixel_peak(smap)
     return replace(match, centre=(cx - hx + x, cy - hy + y))
 

@@ -193,7 +193,8 @@ def stylemap_blend(generator, source: Latents, reference: Latents, mask: torch.T
         raise IncompatibleInputError("the placement moves the masked region entirely outside the image")
     grid = generator.latent_size
     ref_grid = warp_to_target(ref, placement, grid) if moved else ref
-    full = torch.lerp(src, ref_grid, pool_mask(m_tgt, grid, feather))     # the paper's w blend, one per pair
+    grid_mask = pool_mask(m_tgt, grid, feather)
+    full = torch.lerp(src, ref_grid, grid_mask)                            # the paper's w blend, one per pair
     a = torch.tensor(strengths, device=dev, dtype=src.dtype).reshape(1, -1, 1, 1, 1)
     blended_map = torch.lerp(src[:, None], full[:, None], a).flatten(0, 1)  # [n * S, ...], pair-major
     if strengths == [1.0] and space == "w":
@@ -219,4 +220,4 @@ def stylemap_blend(generator, source: Latents, reference: Latents, mask: torch.T
     lat = Latents(stylemap=blended_map.cpu(), space="stylemap",
                   source={"edit": "stylemap_blend", "space": space, "strengths": strengths, "feather": float(feather),
                           "moved": moved})
-    return BlendResult(torch.cat(images), lat, pool_mask(m_tgt, grid, feather).cpu(), strengths)
+    return BlendResult(torch.cat(images), lat, grid_mask.cpu(), strengths)
