@@ -37,7 +37,7 @@ from gan_local_edit.core.imaging import save_image_grid  # noqa: E402
 from gan_local_edit.core.latents import Latents  # noqa: E402
 from gan_local_edit.core.metrics import psnr, ssim  # noqa: E402
 from gan_local_edit.core.ops.catalog import catalog_mask  # noqa: E402
-from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
+from gan_local_edit.core.ops.generate import render, sample_latents  # noqa: E402
 from gan_local_edit.core.ops.stylemap_edit import encode_images, stylemap_blend  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -69,6 +69,40 @@ def parity():
           + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items()))
 
 
+def bad_inputs():
+    """The one-line messages users get for the issue's bad inputs (fixture model, embedded faces64)."""
+    g = load_generator(os.path.join(FIXTURES, "stylemapgan_tiny32.pt"), device="cpu")
+    sg2 = load_embedded_generator("faces64", "cpu")
+    src, ref = sample_latents(g, seed=0, count=1), sample_latents(g, seed=1, count=1)
+    box = torch.zeros(96, 96)
+    box[40:64, 24:72] = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ck = torch.load(os.path.join(FIXTURES, "stylemapgan_tiny32.pt"), weights_only=True)
+        ck.pop("e_ema")
+        torch.save(ck, os.path.join(tmp, "no_encoder.pt"))
+        no_encoder = load_generator(os.path.join(tmp, "no_encoder.pt"), device="cpu")
+    cases = {
+        "empty mask": lambda: stylemap_blend(g, src, ref, torch.zeros(32, 32)),
+        "stylemap latent given to a StyleGAN2": lambda: render(sg2, src),
+        "StyleGAN2 latents given to Stylemap Blend": lambda: stylemap_blend(g, *(sample_latents(sg2, 0, 1),) * 2,
+                                                                            torch.ones(64, 64)),
+        "checkpoint without its encoder (e_ema dropped), Encode Image":
+            lambda: encode_images(no_encoder, torch.zeros(1, 3, 32, 32)),
+    }
+    print("bad inputs:")
+    out = stylemap_blend(g, src, ref, box)
+    print(f"  mask of another size (96x96 for a 32 px model): resized, not refused -> {tuple(out.images.shape)} "
+          f"images, grid mask {int(out.grid_mask.sum())} of 64 cells")
+    for what, case in cases.items():
+        try:
+            case()
+            print(f"  {what}: NOT REFUSED")
+        except Exception as e:   # noqa: BLE001 - the message itself is what is shown
+            msg = str(e)
+            print(f"  {what}: {type(e).__name__}: {msg}" + ("" if "\n" not in msg else "  [SEVERAL LINES]"))
+
+
 def recon_quality(g, images):
     lat, recon = encode_images(g, images)
     return psnr(recon, images), ssim(recon, images, per_image=True), recon
@@ -87,6 +121,7 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="StyleMapGAN file to evaluate (default: embedded faces64_stylemap)")
     args = apply_common_args(p.parse_args(argv))
     parity()
+    bad_inputs()
     g = load_generator(args.model, device="cpu") if args.model else load_embedded_generator("faces64_stylemap", "cpu")
     meta = getattr(g, "metadata", {})
     print(f"model: {g.describe()}; trained {meta.get('steps', '?')} steps, {meta.get('train_seconds', '?')} s")
