@@ -9,9 +9,9 @@ Sections (each prints one table; errors in % of the image size, 1 px = 1.56 %):
   path       FaceMesh along a straight W path from the reference to the aligned target (9 frames):
              does the part move smoothly? Then each part is tracked frame to frame by local matching
              (the motion per frame is small) in whitened taps or pixels, against not moving.
-  nose       two refinements of the default match of the nose: the local mirror-symmetry axis of
-             the image (a nose tip sits on it), and the local centroid of the catalog cluster the
-             reference's nose tip belongs to.
+  refine     two refinements of the default match: the local mirror-symmetry axis of the image (a
+             nose tip sits on it; every part), and the local centroid of the catalog cluster the
+             reference's nose tip belongs to (the nose).
 
 Evaluation only (MediaPipe), with a cache of scripts/eval_match_landmarks.py that holds the images
 (scripts/cache_add_images.py):
@@ -176,6 +176,7 @@ def path(ctx: Ctx, steps: int = 8):
     keys = ["FaceMesh: mean distance from the straight line start-end", "FaceMesh: start to end (= not moving)"]
     errs = {name: {p: [] for p in PARTS} for name in keys + [f"tracked in {t}" for t in TRACKERS]}
     t = torch.linspace(0, 1, steps + 1)[:, None, None]
+    check = {name: [] for name in TRACKERS}
     for i in range(ctx.n):
         ws = (1 - t) * ctx.refs.ws[i:i + 1] + t * ctx.tgts.ws[i:i + 1]
         img, feats = ctx.g.synthesis_from_styles(ctx.g.styles(ws), taps=["b32", "b64"], noise_mode="const")
@@ -190,10 +191,21 @@ def path(ctx: Ctx, steps: int = 8):
             errs[keys[1]][p].append(dist(xs[0], xs[-1], ctx.size))
             for name, taps in TRACKERS.items():
                 errs[f"tracked in {name}"][p].append(dist(track(feats, taps, xs[0], ctx.size), xs[-1], ctx.size))
+        if i < 20:      # the trackers' own check: the reference image rolled 1/2 px per frame (4 px in all)
+            rolled = {k: torch.stack([torch.roll(v[0], f // 2, -1) for f in range(steps + 1)]) for k, v in feats.items()}
+            for p in PARTS:
+                start = lms[0][p][0]
+                if np.isnan(start).any():
+                    continue
+                for name, taps in TRACKERS.items():
+                    end = track(rolled, taps, start, ctx.size)
+                    check[name].append(dist(end, start + np.array([steps // 2, 0.0]), ctx.size))
     header(f"path: {steps + 1} frames on the straight W path reference -> aligned target, checkpoint noise "
            f"({ctx.n} pairs; the landmarks of the first and last frame; mean (within 3 %))")
     for name, e in errs.items():
         print(row(name, e))
+    print("the trackers' own check: the first 20 references' frame 0 rolled 1/2 px per frame (4 px in all), every "
+          "part tracked; mean error in px: " + "; ".join(f"{n} {np.mean(v) * ctx.size / 100:.2f}" for n, v in check.items()))
 
 
 def symmetry_axis(img: torch.Tensor, centre, angle: float, size: int, half: int = 4, search: float = 2.0):
@@ -230,29 +242,34 @@ def cluster_centroid(ctx: Ctx, catalog, kind: str, i: int, ref_point, match) -> 
     return centroid(mt[k], (x, y)) + (np.asarray(ref_point) - centroid(mr[k], ref_point)) * match.scale
 
 
-def nose(ctx: Ctx):
+def refine(ctx: Ctx):
+    """The default match of every part, then moved to the image's mirror-symmetry axis; for the nose
+    also to the catalog cluster's local centroid."""
     catalog = load_embedded_catalog(ctx.g)
-    names = ["default matcher", "+ the image's mirror-symmetry axis (+-2 px)", "+ the catalog cluster's local centroid"]
-    errs = {kind: {n: [] for n in names} for kind in ("aligned", "warped")}
+    names = ["default matcher", "+ the image's mirror-symmetry axis (+-2 px)",
+             "+ the catalog cluster's local centroid (nose only)"]
+    errs = {kind: {n: {p: [] for p in PARTS} for n in names} for kind in ("aligned", "warped")}
     for kind in errs:
         for i in range(ctx.n):
-            r, t = ctx.cached("ref", i, "nose"), ctx.cached(kind, i, "nose")
-            if r is None or t is None:
-                continue
-            m = match_taps(ctx.data["ref"][i][0], ctx.data[kind][i][0], disc_mask(ctx.size, *r, 0.06 * ctx.size),
-                           ctx.layers, ctx.size, ctx.settings)
-            found = m.to_pixels(ctx.size)[0]
             img = ctx.data[kind][i][0]["rgb"].float()
-            errs[kind][names[0]].append(dist(found, t, ctx.size))
-            errs[kind][names[1]].append(dist(symmetry_axis(img, found, m.angle, ctx.size), t, ctx.size))
-            errs[kind][names[2]].append(dist(cluster_centroid(ctx, catalog, kind, i, r, m), t, ctx.size))
-    print(f"\n## nose: refinements of the default match ({ctx.n} pairs; mean (within 3 %))\n| | aligned | warped |\n|---|---|---|")
-    for n in names:
-        cells = [f"{np.mean(errs[k][n]):.2f} ({100 * np.mean(np.array(errs[k][n]) <= 3):.0f} %)" for k in errs]
-        print(f"| {n} | " + " | ".join(cells) + " |")
+            for part in PARTS:
+                r, t = ctx.cached("ref", i, part), ctx.cached(kind, i, part)
+                if r is None or t is None:
+                    continue
+                m = match_taps(ctx.data["ref"][i][0], ctx.data[kind][i][0],
+                               disc_mask(ctx.size, *r, 0.06 * ctx.size), ctx.layers, ctx.size, ctx.settings)
+                found = m.to_pixels(ctx.size)[0]
+                errs[kind][names[0]][part].append(dist(found, t, ctx.size))
+                errs[kind][names[1]][part].append(dist(symmetry_axis(img, found, m.angle, ctx.size), t, ctx.size))
+                errs[kind][names[2]][part].append(dist(cluster_centroid(ctx, catalog, kind, i, r, m), t, ctx.size)
+                                                  if part == "nose" else math.nan)
+    for kind, by_name in errs.items():
+        header(f"refine, {kind} targets: refinements of the default match ({ctx.n} pairs; mean (within 3 %))")
+        for name, e in by_name.items():
+            print(row(name, e))
 
 
-SECTIONS = {"stability": stability, "warp": warp, "path": path, "nose": nose}
+SECTIONS = {"stability": stability, "warp": warp, "path": path, "refine": refine}
 
 
 def main(argv=None):
