@@ -37,7 +37,7 @@ load_pack()
 from eval_match_landmarks import PARTS, random_warps, warp_state  # noqa: E402
 from gan_local_edit.core.embedded import load_embedded_catalog, load_embedded_generator  # noqa: E402
 from gan_local_edit.core.ops.catalog import soft_memberships  # noqa: E402
-from gan_local_edit.core.ops.deformable_match import match_taps, rotation  # noqa: E402
+from gan_local_edit.core.ops.deformable_match import _channel_stats, match_taps, rotation  # noqa: E402
 from gan_local_edit.core.ops.generate import sample_latents  # noqa: E402
 from gan_local_edit.core.ops.match_eval import disc_mask  # noqa: E402
 from gan_local_edit.core.ops.match_methods import MATCH_METHODS  # noqa: E402
@@ -73,6 +73,7 @@ class Ctx:
         self.tgts = sample_latents(self.g, 4000, total, 0.7)
         self.warps = random_warps(total, 5)      # the cache's warps depend on its pair count
         self.settings, self.layers = MATCH_METHODS["default"]
+        self._matches = {}
 
     def centres(self, img: torch.Tensor) -> dict:
         return self.face.part_centres(self.face.landmarks(to_uint8(img)))
@@ -80,6 +81,17 @@ class Ctx:
     def cached(self, kind: str, i: int, part: str):
         c = self.data[kind][i][1][part].numpy()[0]
         return None if np.isnan(c).any() else c
+
+    def default_match(self, kind: str, i: int, part: str):
+        """The default matcher's match of pair i's reference part (its landmark's 6 % circle) in
+        the target ``kind``; kept, as the warp and refine sections both need it."""
+        key = (kind, i, part)
+        if key not in self._matches:
+            r = self.cached("ref", i, part)
+            self._matches[key] = match_taps(self.data["ref"][i][0], self.data[kind][i][0],
+                                            disc_mask(self.size, *r, 0.06 * self.size), self.layers, self.size,
+                                            self.settings)
+        return self._matches[key]
 
     def forward_warp(self, q, i: int):
         """Where a point of the aligned target lands under pair i's known warp (see warp_state)."""
@@ -128,9 +140,7 @@ def warp(ctx: Ctx):
             moved = ctx.forward_warp(a, i)
             errs[keys[0]][p].append(dist(moved, t, ctx.size))
             errs[keys[1]][p].append(dist(moved, as_image[p][0], ctx.size))
-            m = match_taps(ctx.data["ref"][i][0], ctx.data["warped"][i][0], disc_mask(ctx.size, *r, 0.06 * ctx.size),
-                           ctx.layers, ctx.size, ctx.settings)
-            errs[keys[2]][p].append(dist(m.to_pixels(ctx.size)[0], t, ctx.size))
+            errs[keys[2]][p].append(dist(ctx.default_match("warped", i, p).to_pixels(ctx.size)[0], t, ctx.size))
     header(f"warp: the warped targets' landmarks ({ctx.n} pairs; mean (within 3 %))")
     for name, e in errs.items():
         print(row(name, e))
@@ -138,8 +148,8 @@ def warp(ctx: Ctx):
 
 def _whitened(maps: torch.Tensor, size: int) -> torch.Tensor:
     """[2, C, h, w] -> unit vectors per position [2, C, size, size], channels whitened over the two."""
-    m = maps.float()
-    m = (m - m.mean((0, 2, 3), keepdim=True)) / m.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+    mean, std = _channel_stats(maps[0:1], maps[1:2])
+    m = (maps.float() - mean) / std
     return F.normalize(F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False), dim=1)
 
 
@@ -256,8 +266,7 @@ def refine(ctx: Ctx):
                 r, t = ctx.cached("ref", i, part), ctx.cached(kind, i, part)
                 if r is None or t is None:
                     continue
-                m = match_taps(ctx.data["ref"][i][0], ctx.data[kind][i][0],
-                               disc_mask(ctx.size, *r, 0.06 * ctx.size), ctx.layers, ctx.size, ctx.settings)
+                m = ctx.default_match(kind, i, part)
                 found = m.to_pixels(ctx.size)[0]
                 errs[kind][names[0]][part].append(dist(found, t, ctx.size))
                 errs[kind][names[1]][part].append(dist(symmetry_axis(img, found, m.angle, ctx.size), t, ctx.size))

@@ -57,17 +57,16 @@ def main(argv=None):
         a = np.array(rows)
         fit, test = a[a[:, 0] >= args.fit_from], a[a[:, 0] < args.fit_from]
         print(f"\n## {kind}: fitted on {len(fit)} pairs (>= {args.fit_from}), evaluated on {len(test)} (< {args.fit_from})")
+        k = {}
         for name, cols in (("x", (1, 3)), ("y", (2, 4))):
             dx, rx = fit[:, cols[0]], fit[:, cols[1]]
-            k = float((dx * rx).sum() / max((dx * dx).sum(), 1e-9))
+            k[name] = float((dx * rx).sum() / max((dx * dx).sum(), 1e-9))
             r = np.corrcoef(test[:, cols[0]], test[:, cols[1]])[0, 1]
-            print(f"{name}: k = {k:.3f} (fit); on the evaluated pairs corr(d, residual) = {r:.3f}, "
+            print(f"{name}: k = {k[name]:.3f} (fit); on the evaluated pairs corr(d, residual) = {r:.3f}, "
                   f"mean |residual| {np.abs(test[:, cols[1]]).mean():.2f} % -> "
-                  f"{np.abs(test[:, cols[1]] - k * test[:, cols[0]]).mean():.2f} % after subtracting k d")
+                  f"{np.abs(test[:, cols[1]] - k[name] * test[:, cols[0]]).mean():.2f} % after subtracting k d")
         before = np.hypot(test[:, 3], test[:, 4])
-        kx = float((fit[:, 1] * fit[:, 3]).sum() / max((fit[:, 1] ** 2).sum(), 1e-9))
-        ky = float((fit[:, 2] * fit[:, 4]).sum() / max((fit[:, 2] ** 2).sum(), 1e-9))
-        after = np.hypot(test[:, 3] - kx * test[:, 1], test[:, 4] - ky * test[:, 2])
+        after = np.hypot(test[:, 3] - k["x"] * test[:, 1], test[:, 4] - k["y"] * test[:, 2])
         print(f"nose error on the evaluated pairs: {before.mean():.2f} % ({100 * (before <= 3).mean():.0f} % "
               f"within 3 %) -> {after.mean():.2f} % ({100 * (after <= 3).mean():.0f} % within 3 %) with the "
               f"fitted correction")
